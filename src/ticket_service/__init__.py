@@ -1,0 +1,1 @@
+"""ticket-service: the employee request service of 1440.test."""

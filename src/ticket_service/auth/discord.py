@@ -1,0 +1,134 @@
+"""Discord OAuth2: httpx-oauth does the code exchange; we read the user and guild member.
+
+Every endpoint is derived from DISCORD_API_BASE_URL / DISCORD_AUTHORIZE_URL so a local
+stand-in (tests, staging) can take Discord's place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from httpx_oauth.oauth2 import BaseOAuth2, GetAccessTokenError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from ticket_service.config import Settings
+from ticket_service.errors import AppError, Forbidden, ServiceUnavailable, Unauthorized
+
+
+class DiscordUnavailable(ServiceUnavailable):
+    code = "discord_unavailable"
+    message = "Discord is unreachable right now; please try signing in again in a minute"
+
+
+class InvalidGrant(Unauthorized):
+    code = "invalid_code"
+    message = "The authorization code is invalid, expired or already used"
+
+
+class NotGuildMember(Forbidden):
+    code = "not_guild_member"
+    message = "Only members of the company Discord server may sign in"
+
+
+@dataclass(frozen=True)
+class DiscordProfile:
+    id: str
+    username: str
+    global_name: str | None
+    email: str | None
+    verified: bool
+    avatar: str | None
+    guild_roles: list[str] = field(default_factory=list)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth one more try: the network failed or Discord answered 5xx / 429."""
+    if isinstance(exc, GetAccessTokenError):
+        response = exc.response
+        return response is None or response.status_code >= 500 or response.status_code == 429
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500 or exc.response.status_code == 429
+    return isinstance(exc, httpx.TransportError)
+
+
+class _OAuthClient(BaseOAuth2[dict[str, Any]]):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            settings.discord_client_id,
+            settings.discord_client_secret.get_secret_value(),
+            settings.discord_authorize_url,
+            f"{settings.discord_api_base_url}/oauth2/token",
+            name="discord",
+            base_scopes=settings.discord_scopes,
+            token_endpoint_auth_method="client_secret_basic",
+        )
+        self._timeout = settings.discord_timeout_seconds
+
+    def get_httpx_client(self) -> httpx.AsyncClient:  # type: ignore[override]
+        return httpx.AsyncClient(timeout=self._timeout)
+
+
+class DiscordClient:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.oauth = _OAuthClient(settings)
+        self.http = httpx.AsyncClient(
+            base_url=settings.discord_api_base_url, timeout=settings.discord_timeout_seconds
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def authorization_url(self, state: str) -> str:
+        return await self.oauth.get_authorization_url(self.settings.discord_redirect_uri, state)
+
+    async def profile_for_code(self, code: str) -> DiscordProfile:
+        """Exchange the code and read who signed in (and their guild roles when required)."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_transient),
+                stop=stop_after_attempt(3),
+                wait=wait_exponential(multiplier=0.2, max=1),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._profile_for_code(code)
+        except AppError:
+            raise
+        except (GetAccessTokenError, httpx.HTTPError, ValueError, KeyError) as exc:
+            if isinstance(exc, GetAccessTokenError) and not _transient(exc):
+                raise InvalidGrant() from exc
+            raise DiscordUnavailable() from exc
+        raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying always yields
+
+    async def _profile_for_code(self, code: str) -> DiscordProfile:
+        token = await self.oauth.get_access_token(code, self.settings.discord_redirect_uri)
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        me = await self.http.get("/users/@me", headers=headers)
+        me.raise_for_status()
+        user = me.json()
+        roles: list[str] = []
+        if self.settings.discord_guild_id:
+            member = await self.http.get(
+                f"/users/@me/guilds/{self.settings.discord_guild_id}/member", headers=headers
+            )
+            if member.status_code in (403, 404):
+                raise NotGuildMember()
+            member.raise_for_status()
+            roles = [str(role) for role in member.json().get("roles", [])]
+        return DiscordProfile(
+            id=str(user["id"]),
+            username=str(user["username"]),
+            global_name=user.get("global_name"),
+            email=user.get("email"),
+            verified=bool(user.get("verified", False)),
+            avatar=user.get("avatar"),
+            guild_roles=roles,
+        )

@@ -1,0 +1,77 @@
+"""Sign-in with Discord: hand out a single-use `state`, then trade code + state for tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ticket_service.auth import tokens
+from ticket_service.auth.discord import DiscordClient
+from ticket_service.auth.models import AuthSession, OAuthState
+from ticket_service.config import Settings
+from ticket_service.errors import AppError, Unauthorized
+from ticket_service.users import service as users
+from ticket_service.users.models import Role, User
+
+
+class InvalidState(Unauthorized):
+    code = "invalid_state"
+    message = "The login state is missing, unknown, expired or already used; start again from /api/discord/auth_link"
+
+
+async def start_login(session: AsyncSession, settings: Settings, discord: DiscordClient) -> str:
+    state = tokens.new_token()
+    session.add(
+        OAuthState(
+            state_hash=tokens.token_hash(state),
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.oauth_state_ttl_seconds),
+        )
+    )
+    await session.flush()
+    return await discord.authorization_url(state)
+
+
+async def _consume_state(session: AsyncSession, state: str | None) -> None:
+    if not state:
+        raise InvalidState()
+    expires_at = (
+        await session.execute(
+            delete(OAuthState)
+            .where(OAuthState.state_hash == tokens.token_hash(state))
+            .returning(OAuthState.expires_at)
+        )
+    ).scalar_one_or_none()
+    if expires_at is None or expires_at <= datetime.now(UTC):
+        raise InvalidState()
+
+
+async def finish_login(
+    session: AsyncSession,
+    settings: Settings,
+    discord: DiscordClient,
+    code: str,
+    state: str | None,
+) -> tuple[User, tokens.IssuedTokens]:
+    """A state is good for exactly one attempt, whatever Discord answers."""
+    await _consume_state(session, state)
+    try:
+        profile = await discord.profile_for_code(code)
+    except AppError as exc:
+        exc.keeps_changes = True  # the state was spent on this attempt: commit its removal
+        raise
+    user = await users.upsert_from_discord(session, settings, profile)
+    return user, await tokens.issue(session, settings, user)
+
+
+async def logout(session: AsyncSession, auth_session: AuthSession) -> None:
+    await tokens.revoke(session, auth_session)
+
+
+async def mint_token(
+    session: AsyncSession, settings: Settings, discord_id: str, role: Role | None
+) -> tuple[User, tokens.IssuedTokens]:
+    """A token without Discord (`ticket-service token`): creates the user when missing."""
+    user = await users.ensure_user(session, discord_id, role)
+    return user, await tokens.issue(session, settings, user)

@@ -1,0 +1,117 @@
+"""Opaque bearer tokens. Only SHA-256 hashes reach the database."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import contains_eager
+
+from ticket_service.auth.models import AuthSession
+from ticket_service.config import Settings
+from ticket_service.errors import Unauthorized
+from ticket_service.users.models import User
+
+
+class RefreshTokenReused(Unauthorized):
+    code = "refresh_token_reused"
+    message = "Refresh token was already used; every session of this sign-in is revoked"
+    keeps_changes = True
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+
+
+async def issue(
+    session: AsyncSession, settings: Settings, user: User, family_id: uuid.UUID | None = None
+) -> IssuedTokens:
+    access, refresh = new_token(), new_token()
+    now = datetime.now(UTC)
+    session.add(
+        AuthSession(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            access_hash=token_hash(access),
+            refresh_hash=token_hash(refresh),
+            access_expires_at=now + timedelta(seconds=settings.access_token_ttl_seconds),
+            refresh_expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+    )
+    await session.flush()
+    return IssuedTokens(
+        access, refresh, settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds
+    )
+
+
+async def authenticate(session: AsyncSession, access_token: str) -> tuple[User, AuthSession]:
+    """The user behind a live access token, in one query; 401 for anything else."""
+    row = (
+        await session.execute(
+            select(AuthSession)
+            .join(AuthSession.user)
+            .options(contains_eager(AuthSession.user))
+            .where(
+                AuthSession.access_hash == token_hash(access_token),
+                AuthSession.revoked_at.is_(None),
+                AuthSession.rotated_at.is_(None),
+                AuthSession.access_expires_at > datetime.now(UTC),
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise Unauthorized("Invalid or expired access token", code="invalid_token")
+    return row.user, row
+
+
+async def rotate(session: AsyncSession, settings: Settings, refresh_token: str) -> tuple[User, IssuedTokens]:
+    """Trade a refresh token for a new pair. A refresh token works once: presenting a
+    used one again means it leaked, so the whole family of sessions is revoked."""
+    now = datetime.now(UTC)
+    current = (
+        await session.execute(
+            select(AuthSession)
+            .join(AuthSession.user)
+            .options(contains_eager(AuthSession.user))
+            .where(AuthSession.refresh_hash == token_hash(refresh_token))
+            .with_for_update(of=AuthSession)
+        )
+    ).scalar_one_or_none()
+    if current is None or current.revoked_at is not None or current.refresh_expires_at <= now:
+        raise Unauthorized("Invalid or expired refresh token", code="invalid_refresh_token")
+    if current.rotated_at is not None:
+        await revoke_family(session, current.family_id)
+        raise RefreshTokenReused()
+    current.rotated_at = now
+    issued = await issue(session, settings, current.user, family_id=current.family_id)
+    return current.user, issued
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.family_id == family_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+
+
+async def revoke(session: AsyncSession, auth_session: AuthSession) -> None:
+    auth_session.revoked_at = datetime.now(UTC)
+    await session.flush()

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from ticket_service.actions.log import Action, ActionRecord
+from ticket_service.auth.dependencies import AdminUser, CurrentUser
+from ticket_service.catalog import repository, service
+from ticket_service.catalog.schemas import ServiceCreate, ServiceList, ServiceOut, ServiceUpdate
+from ticket_service.db import Session
+from ticket_service.errors import responses
+
+router = APIRouter(prefix="/api/v1/services", tags=["services"])
+
+
+@router.get("", summary="Services tickets can be addressed to", responses=responses(401))
+async def list_services(
+    user: CurrentUser,
+    session: Session,
+    action: Annotated[ActionRecord, Depends(Action("list_services"))],
+) -> ServiceList:
+    """Active services; agents and admins also see inactive ones."""
+    services = await repository.all_services(session, include_inactive=user.role_enum.is_staff)
+    return ServiceList(items=[ServiceOut.model_validate(s) for s in services])
+
+
+@router.post(
+    "", status_code=201, summary="Add a service (admin)", responses=responses(401, 403, 409, 422)
+)
+async def create_service(
+    body: ServiceCreate,
+    admin: AdminUser,
+    session: Session,
+    action: Annotated[ActionRecord, Depends(Action("create_service"))],
+) -> ServiceOut:
+    action.set_params(body.model_dump())
+    return ServiceOut.model_validate(await service.create(session, body))
+
+
+@router.patch(
+    "/{slug}", summary="Update a service (admin)", responses=responses(401, 403, 404, 422)
+)
+async def update_service(
+    slug: Annotated[str, Path(max_length=64)],
+    body: ServiceUpdate,
+    admin: AdminUser,
+    session: Session,
+    action: Annotated[ActionRecord, Depends(Action("update_service"))],
+) -> ServiceOut:
+    """Rename, describe, or deactivate a service (inactive ones take no new tickets)."""
+    action.set_params({"slug": slug, **body.model_dump(exclude_none=True)})
+    return ServiceOut.model_validate(await service.update(session, slug, body))

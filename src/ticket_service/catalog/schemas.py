@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from ticket_service.kit.schemas import CleanText, RequestModel
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class ServiceOut(BaseModel):
+    slug: str
+    name: str
+    description: str
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    model_config = {"from_attributes": True}
+
+
+class ServiceList(BaseModel):
+    items: list[ServiceOut]
+
+
+class ServiceCreate(RequestModel):
+    slug: Slug = Field(description="Lower-case id used in tickets, e.g. `it`, `hr`, `office`")
+    name: Annotated[CleanText, Field(max_length=200)]
+    description: Annotated[str, Field(max_length=2000)] = ""
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {"examples": [{"slug": "it", "name": "IT-поддержка"}]},
+    }
+
+
+class ServiceUpdate(RequestModel):
+    name: Annotated[CleanText, Field(max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+    is_active: bool | None = None

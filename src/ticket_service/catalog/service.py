@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ticket_service.catalog import repository
+from ticket_service.catalog.models import Service
+from ticket_service.catalog.schemas import ServiceCreate, ServiceUpdate
+from ticket_service.errors import Conflict, NotFound
+
+
+async def create(session: AsyncSession, data: ServiceCreate) -> Service:
+    service = Service(slug=data.slug, name=data.name, description=data.description, is_active=True)
+    session.add(service)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # the unique slug, also under a concurrent create
+        raise Conflict(f"Service {data.slug!r} already exists", code="service_exists") from exc
+    await session.refresh(service)
+    return service
+
+
+async def update(session: AsyncSession, slug: str, data: ServiceUpdate) -> Service:
+    service = await repository.by_slug(session, slug)
+    if service is None:
+        raise NotFound(f"No service {slug!r}", code="service_not_found")
+    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
+        setattr(service, field, value)
+    await session.flush()
+    await session.refresh(service)
+    return service

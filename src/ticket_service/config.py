@@ -1,0 +1,112 @@
+"""One Settings object, read from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "change-me-in-production"  # noqa: S105 - the value production refuses
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. `.env.example` lists each one with its default."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:pass@host:port/db; unset in `dev` = embedded server",
+    )
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/0; unset in `dev` = embedded Valkey"
+    )
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    public_url: str = "http://127.0.0.1:8000"
+
+    discord_client_id: str = ""
+    discord_client_secret: SecretStr = SecretStr("")
+    discord_redirect_uri: str = "http://127.0.0.1:8000/api/discord/auth"
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_authorize_url: str = "https://discord.com/oauth2/authorize"
+    discord_guild_id: str | None = None
+    discord_admin_role_ids: CommaList = []
+    discord_agent_role_ids: CommaList = []
+    discord_timeout_seconds: float = 5.0
+    admin_discord_ids: CommaList = []
+
+    access_token_ttl_seconds: int = Field(default=3600, ge=60)
+    refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=300)
+    oauth_state_ttl_seconds: int = Field(default=600, ge=30)
+    action_log_ttl_days: int = Field(default=90, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1)
+    redis_timeout_seconds: float = Field(default=0.5, gt=0)
+
+    @field_validator(
+        "discord_admin_role_ids", "discord_agent_role_ids", "admin_discord_ids", mode="before"
+    )
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("discord_guild_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _plain_postgres_url(cls, value: object) -> object:
+        """Accept every spelling operators paste; store the libpq one."""
+        if isinstance(value, str) and value:
+            for prefix in ("postgresql+psycopg://", "postgresql+asyncpg://", "postgres://"):
+                if value.startswith(prefix):
+                    return "postgresql://" + value[len(prefix) :]
+            return value
+        return None
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_redis(cls, value: object) -> object:
+        return value or None
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.environment == "production":
+            secret = self.secret_key.get_secret_value()
+            if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+                raise ValueError(
+                    "SECRET_KEY must be set to a random value of at least 32 characters "
+                    "when ENVIRONMENT=production"
+                )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set")
+        return "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
+
+    @property
+    def discord_scopes(self) -> list[str]:
+        scopes = ["identify", "email"]
+        if self.discord_guild_id:
+            scopes.append("guilds.members.read")
+        return scopes
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

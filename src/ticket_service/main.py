@@ -1,0 +1,76 @@
+"""create_app(): lifespan, middleware, error handlers, routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ticket_service.actions.log import ActionLogMiddleware
+from ticket_service.auth.discord import DiscordClient
+from ticket_service.auth.router import router as auth_router
+from ticket_service.catalog.router import router as catalog_router
+from ticket_service.config import Settings, get_settings
+from ticket_service.db import create_engine, create_sessionmaker
+from ticket_service.errors import install_error_handlers
+from ticket_service.ops.body_limit import BodyLimitMiddleware
+from ticket_service.ops.health import router as health_router
+from ticket_service.redis import create_redis
+from ticket_service.tickets.compat import router as seed_router
+from ticket_service.tickets.router import router as tickets_router
+from ticket_service.users.router import router as users_router
+
+DESCRIPTION = """
+Employee requests ("заявки") of 1440.test: sign in with Discord, open a request to an
+internal service (IT, HR, office, ...), follow it as agents work and close it.
+
+**Auth**: get a link from `GET /api/discord/auth_link`, finish at `GET /api/discord/auth`,
+then send the access token as `Authorization: Bearer <token>` (or the seed's
+`access_token: <token>` header).
+
+**Two API styles** over the same rules: the seed paths under `/api/tickets/*` answer
+`{"response": ...}`; the v1 API under `/api/v1/*` answers resources directly.
+Every response carries `X-Action-Id`: the `guid_action` whose record lives at Redis key
+`logs:actions:<guid_action>`. Errors are always `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.redis = create_redis(settings)
+        app.state.discord = DiscordClient(settings)
+        try:
+            yield
+        finally:
+            await app.state.discord.aclose()
+            await app.state.redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="ticket-service",
+        version="1.0.0",
+        summary="Employee request service of 1440.test",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ActionLogMiddleware, ttl_seconds=settings.action_log_ttl_days * 86400)
+    for router in (
+        auth_router,
+        seed_router,
+        tickets_router,
+        users_router,
+        catalog_router,
+        health_router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,19 @@
+"""Redis/Valkey client. Redis holds only what may expire or be rebuilt, so callers
+treat every Redis error as "skip and count", never as a failed request."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from ticket_service.config import Settings
+
+
+def create_redis(settings: Settings) -> aioredis.Redis:
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set")
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        health_check_interval=30,
+    )

@@ -1,0 +1,131 @@
+"""The seed's paths, kept exactly for the original clients: `{"response": ...}` bodies.
+
+POST takes a JSON body; GET takes query parameters and is kept, deprecated, because the
+original clients call it that way. Both run the same services as the v1 API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from ticket_service.actions.log import Action, ActionRecord
+from ticket_service.auth.dependencies import CurrentUser
+from ticket_service.db import Session
+from ticket_service.errors import responses
+from ticket_service.kit.pagination import encode_cursor
+from ticket_service.tickets import service
+from ticket_service.tickets.dependencies import Filters, filter_params
+from ticket_service.tickets.schemas import (
+    SeedStatusChange,
+    SeedStatusChangeQuery,
+    SeedTicketList,
+    SeedTicketListResponse,
+    SeedTicketResponse,
+    SeedTicketResult,
+    TicketCreate,
+    TicketCreateQuery,
+    ticket_out,
+)
+from ticket_service.users.models import User
+
+router = APIRouter(prefix="/api/tickets", tags=["seed API"])
+
+OpenAction = Annotated[ActionRecord, Depends(Action("open_ticket"))]
+ChangeAction = Annotated[ActionRecord, Depends(Action("change_status"))]
+
+
+async def _open(
+    body: TicketCreate, user: User, session: Session, action: ActionRecord
+) -> SeedTicketResponse:
+    action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
+    ticket = await service.open_ticket(session, user, body, action.guid_action)
+    action.guid_ticket = ticket.id
+    return SeedTicketResponse(
+        response=SeedTicketResult(guid_action=action.guid_action, ticket=ticket_out(ticket))
+    )
+
+
+async def _change(
+    body: SeedStatusChange, user: User, session: Session, action: ActionRecord
+) -> SeedTicketResponse:
+    action.guid_ticket = body.guid_ticket
+    action.set_params({"guid_ticket": str(body.guid_ticket), "new_status": body.new_status})
+    ticket = await service.change_status(
+        session, user, body.guid_ticket, body.new_status, action.guid_action
+    )
+    return SeedTicketResponse(
+        response=SeedTicketResult(guid_action=action.guid_action, ticket=ticket_out(ticket))
+    )
+
+
+@router.post("/open", summary="Open a ticket (seed)", responses=responses(400, 401, 413, 422))
+async def open_ticket(
+    body: TicketCreate, user: CurrentUser, session: Session, action: OpenAction
+) -> SeedTicketResponse:
+    """Open a ticket; answers the ticket and the `guid_action` of this action."""
+    return await _open(body, user, session, action)
+
+
+@router.get(
+    "/open",
+    summary="Open a ticket (seed, query parameters)",
+    deprecated=True,
+    responses=responses(400, 401, 422),
+)
+async def open_ticket_get(
+    params: Annotated[TicketCreateQuery, Query()],
+    user: CurrentUser,
+    session: Session,
+    action: OpenAction,
+) -> SeedTicketResponse:
+    """Kept for the original clients; use `POST /api/tickets/open` or `POST /api/v1/tickets`."""
+    return await _open(params, user, session, action)
+
+
+@router.post(
+    "/change_status",
+    summary="Change a ticket's status (seed)",
+    responses=responses(400, 401, 403, 404, 409, 422),
+)
+async def change_status(
+    body: SeedStatusChange, user: CurrentUser, session: Session, action: ChangeAction
+) -> SeedTicketResponse:
+    """Same status as now, a transition the workflow lacks or an unknown status → 400;
+    not allowed → 403; unknown or invisible ticket → 404."""
+    return await _change(body, user, session, action)
+
+
+@router.get(
+    "/change_status",
+    summary="Change a ticket's status (seed, query parameters)",
+    deprecated=True,
+    responses=responses(400, 401, 403, 404, 409, 422),
+)
+async def change_status_get(
+    params: Annotated[SeedStatusChangeQuery, Query()],
+    user: CurrentUser,
+    session: Session,
+    action: ChangeAction,
+) -> SeedTicketResponse:
+    """Kept for the original clients; use the POST form."""
+    return await _change(params, user, session, action)
+
+
+@router.get("/get", summary="List tickets (seed)", responses=responses(400, 401, 422))
+async def get_tickets(
+    filters: Filters,
+    user: CurrentUser,
+    session: Session,
+    action: Annotated[ActionRecord, Depends(Action("get_tickets"))],
+) -> SeedTicketListResponse:
+    """Tickets visible to the caller, newest first; tickets you may not see are simply absent."""
+    action.set_params(filter_params(filters))
+    tickets, last = await service.list_tickets(session, user, filters)
+    return SeedTicketListResponse(
+        response=SeedTicketList(
+            relevant_tickets=[ticket_out(t) for t in tickets],
+            next_cursor=encode_cursor(last) if last is not None else None,
+        )
+    )

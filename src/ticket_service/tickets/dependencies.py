@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from ticket_service.kit.pagination import decode_cursor
+from ticket_service.tickets.repository import TicketFilters
+from ticket_service.tickets.schemas import Priority
+
+
+def ticket_filters(
+    guid_ticket: uuid.UUID | None = None,
+    author: Annotated[str | None, Query(max_length=32, description="Author's Discord id")] = None,
+    status: Annotated[
+        str | None, Query(max_length=64, description="open | processing | closed_success | closed_fail")
+    ] = None,
+    service: Annotated[str | None, Query(max_length=64, description="Service slug")] = None,
+    assignee: Annotated[
+        str | None, Query(max_length=32, description="Assignee's Discord id")
+    ] = None,
+    priority: Priority | None = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Text search in title and text")
+    ] = None,
+    created_after: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
+    created_before: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=64, description="`next_cursor` of the previous page")
+    ] = None,
+) -> TicketFilters:
+    return TicketFilters(
+        guid_ticket=guid_ticket,
+        author=author,
+        status=status,
+        service=service,
+        assignee=assignee,
+        priority=priority,
+        q=q,
+        created_after=created_after,
+        created_before=created_before,
+        limit=limit,
+        before_number=decode_cursor(cursor) if cursor else None,
+    )
+
+
+Filters = Annotated[TicketFilters, Depends(ticket_filters)]
+
+
+def filter_params(filters: TicketFilters) -> dict[str, object]:
+    """The filters worth recording in the action log (what was asked, not defaults)."""
+    return {
+        key: str(value) if not isinstance(value, int) else value
+        for key, value in vars(filters).items()
+        if value is not None
+    }

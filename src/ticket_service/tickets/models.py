@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ticket_service.catalog.models import Service
+from ticket_service.db import Base, Timestamped
+from ticket_service.users.models import User
+
+
+class Ticket(Timestamped, Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('open', 'processing', 'closed_success', 'closed_fail')", name="status"
+        ),
+        CheckConstraint("priority IN ('low', 'normal', 'high', 'urgent')", name="priority"),
+        # Lists are newest first by `number` (keyset pagination), alone or under one filter.
+        Index("ix_tickets_author_number", "author_id", "number"),
+        Index("ix_tickets_status_number", "status", "number"),
+        Index("ix_tickets_service_number", "service_id", "number"),
+        Index("ix_tickets_assignee_number", "assignee_id", "number"),
+        Index("ix_tickets_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    number: Mapped[int] = mapped_column(BigInteger, Identity(), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    priority: Mapped[str] = mapped_column(String(8), default="normal")
+    service_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("services.id"))
+    author_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer)
+
+    # Optimistic locking: every UPDATE checks and bumps `version` (StaleDataError on a race).
+    __mapper_args__ = {"version_id_col": version}
+
+    service: Mapped[Service] = relationship(lazy="raise")
+    author: Mapped[User] = relationship(foreign_keys=[author_id], lazy="raise")
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise")
+
+
+class TicketEvent(Base):
+    """The durable history of a ticket: one row per change, written with the change."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    guid_action: Mapped[uuid.UUID | None] = mapped_column()
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    actor: Mapped[User | None] = relationship(lazy="raise")

@@ -1,0 +1,112 @@
+"""All SQL about tickets. Every read goes through `visible_to`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, joinedload
+
+from ticket_service.catalog.models import Service
+from ticket_service.tickets.models import Ticket, TicketEvent
+from ticket_service.users.models import User
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    guid_ticket: uuid.UUID | None = None
+    author: str | None = None
+    status: str | None = None
+    service: str | None = None
+    assignee: str | None = None
+    priority: str | None = None
+    q: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    limit: int = 50
+    before_number: int | None = None
+
+
+def visible_to(stmt: Select[tuple[Ticket]], user: User) -> Select[tuple[Ticket]]:
+    """The one visibility rule: agents and admins see every ticket, employees their own."""
+    if user.role_enum.is_staff:
+        return stmt
+    return stmt.where(Ticket.author_id == user.id)
+
+
+def _with_people() -> Select[tuple[Ticket]]:
+    return select(Ticket).options(
+        joinedload(Ticket.author, innerjoin=True),
+        joinedload(Ticket.assignee),
+        joinedload(Ticket.service, innerjoin=True),
+    )
+
+
+async def get_visible(
+    session: AsyncSession, user: User, guid: uuid.UUID, *, refresh: bool = False
+) -> Ticket | None:
+    stmt = visible_to(_with_people().where(Ticket.id == guid), user)
+    if refresh:  # after a write: reload server-set columns and relationships
+        stmt = stmt.execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _user_id(discord_id: str) -> Select[tuple[int]]:
+    return select(User.id).where(User.discord_id == discord_id)
+
+
+async def list_visible(
+    session: AsyncSession, user: User, filters: TicketFilters
+) -> tuple[list[Ticket], bool]:
+    """Newest first by number; one row more than asked tells whether a next page exists."""
+    stmt = visible_to(_with_people(), user)
+    if filters.guid_ticket is not None:
+        stmt = stmt.where(Ticket.id == filters.guid_ticket)
+    if filters.author is not None:
+        stmt = stmt.where(Ticket.author_id == _user_id(filters.author).scalar_subquery())
+    if filters.assignee is not None:
+        stmt = stmt.where(Ticket.assignee_id == _user_id(filters.assignee).scalar_subquery())
+    if filters.status is not None:
+        stmt = stmt.where(Ticket.status == filters.status)
+    if filters.priority is not None:
+        stmt = stmt.where(Ticket.priority == filters.priority)
+    if filters.service is not None:
+        service_id = select(Service.id).where(Service.slug == filters.service).scalar_subquery()
+        stmt = stmt.where(Ticket.service_id == service_id)
+    if filters.q:
+        pattern = f"%{_escape_like(filters.q)}%"
+        stmt = stmt.where(
+            Ticket.title.ilike(pattern, escape="\\") | Ticket.text.ilike(pattern, escape="\\")
+        )
+    if filters.created_after is not None:
+        stmt = stmt.where(Ticket.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        stmt = stmt.where(Ticket.created_at < filters.created_before)
+    if filters.before_number is not None:
+        stmt = stmt.where(Ticket.number < filters.before_number)
+    stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
+    rows = list((await session.execute(stmt)).scalars().all())
+    return rows[: filters.limit], len(rows) > filters.limit
+
+
+async def events_of(session: AsyncSession, ticket_id: uuid.UUID) -> list[tuple[TicketEvent, str | None]]:
+    actor = aliased(User)
+    stmt = (
+        select(TicketEvent, actor.discord_id)
+        .outerjoin(actor, TicketEvent.actor_id == actor.id)
+        .where(TicketEvent.ticket_id == ticket_id)
+        .order_by(TicketEvent.id)
+    )
+    return [(event, discord_id) for event, discord_id in (await session.execute(stmt)).all()]
+
+
+async def active_service(session: AsyncSession, slug: str) -> Service | None:
+    stmt = select(Service).where(Service.slug == slug, Service.is_active.is_(True))
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,127 @@
+"""v1 ticket API: plain resources, `{items, next_cursor}` lists, 404 for what you may not see."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from ticket_service.actions.log import Action, ActionRecord
+from ticket_service.auth.dependencies import CurrentUser
+from ticket_service.db import Session
+from ticket_service.errors import responses
+from ticket_service.kit.pagination import encode_cursor
+from ticket_service.tickets import service
+from ticket_service.tickets.dependencies import Filters, filter_params
+from ticket_service.tickets.schemas import (
+    EventList,
+    EventOut,
+    StatusChange,
+    TicketCreate,
+    TicketOut,
+    TicketPage,
+    ticket_out,
+)
+
+router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Open a ticket",
+    responses=responses(400, 401, 413, 422),
+)
+async def create_ticket(
+    body: TicketCreate,
+    user: CurrentUser,
+    session: Session,
+    response: Response,
+    action: Annotated[ActionRecord, Depends(Action("open_ticket"))],
+) -> TicketOut:
+    """Open a ticket as the caller. The title defaults to the first line of the text."""
+    action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
+    ticket = await service.open_ticket(session, user, body, action.guid_action)
+    action.guid_ticket = ticket.id
+    response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
+    return ticket_out(ticket)
+
+
+@router.get("", summary="List tickets", responses=responses(400, 401, 422))
+async def list_tickets(
+    filters: Filters,
+    user: CurrentUser,
+    session: Session,
+    action: Annotated[ActionRecord, Depends(Action("get_tickets"))],
+) -> TicketPage:
+    """Tickets visible to the caller, newest first, filtered; follow `next_cursor` for more."""
+    action.set_params(filter_params(filters))
+    tickets, last = await service.list_tickets(session, user, filters)
+    return TicketPage(
+        items=[ticket_out(t) for t in tickets],
+        next_cursor=encode_cursor(last) if last is not None else None,
+    )
+
+
+@router.get("/{guid_ticket}", summary="Get one ticket", responses=responses(401, 404, 422))
+async def get_ticket(
+    guid_ticket: uuid.UUID,
+    user: CurrentUser,
+    session: Session,
+    action: Annotated[ActionRecord, Depends(Action("get_ticket"))],
+) -> TicketOut:
+    action.guid_ticket = guid_ticket
+    return ticket_out(await service.get_ticket(session, user, guid_ticket))
+
+
+@router.post(
+    "/{guid_ticket}/status",
+    summary="Change a ticket's status",
+    responses=responses(400, 401, 403, 404, 409, 422),
+)
+async def change_status(
+    guid_ticket: uuid.UUID,
+    body: StatusChange,
+    user: CurrentUser,
+    session: Session,
+    action: Annotated[ActionRecord, Depends(Action("change_status"))],
+) -> TicketOut:
+    """Move a ticket along the workflow. Agents may make every transition; the author may
+    withdraw (→ closed_fail) or reopen (closed_* → open). Pass `version` to refuse a
+    change to a ticket that moved on since you read it (409)."""
+    action.guid_ticket = guid_ticket
+    action.set_params(body.model_dump(exclude_none=True))
+    ticket = await service.change_status(
+        session, user, guid_ticket, body.status, action.guid_action, body.version
+    )
+    return ticket_out(ticket)
+
+
+@router.get(
+    "/{guid_ticket}/events", summary="A ticket's history", responses=responses(401, 404, 422)
+)
+async def ticket_events(
+    guid_ticket: uuid.UUID,
+    user: CurrentUser,
+    session: Session,
+    action: Annotated[ActionRecord, Depends(Action("get_ticket_events"))],
+) -> EventList:
+    """Every recorded change of the ticket, oldest first."""
+    action.guid_ticket = guid_ticket
+    rows = await service.history(session, user, guid_ticket)
+    return EventList(
+        items=[
+            EventOut(
+                id=event.id,
+                kind=event.kind,
+                actor=actor,
+                from_status=event.from_status,
+                to_status=event.to_status,
+                guid_action=event.guid_action,
+                data=event.data,
+                created_at=event.created_at,
+            )
+            for event, actor in rows
+        ]
+    )

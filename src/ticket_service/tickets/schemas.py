@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from ticket_service.kit.schemas import CleanText, RequestModel
+
+Priority = Literal["low", "normal", "high", "urgent"]
+ServiceSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+TicketText = Annotated[CleanText, Field(min_length=1, max_length=10000)]
+TicketTitle = Annotated[CleanText, Field(min_length=1, max_length=200)]
+
+
+class TicketCreate(RequestModel):
+    text: TicketText = Field(description="What is needed; the first line becomes the title")
+    title: TicketTitle | None = None
+    service: ServiceSlug | None = Field(default=None, description="Service slug; default `general`")
+    priority: Priority = "normal"
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {"text": "Не работает VPN\nС утра не подключается из дома.", "service": "general"}
+            ]
+        },
+    }
+
+
+class TicketCreateQuery(TicketCreate):
+    """The same fields as query parameters (the seed's GET); other parameters are ignored."""
+
+    model_config = {"extra": "ignore"}
+
+
+class StatusChange(RequestModel):
+    status: str = Field(
+        max_length=64, description="open | processing | closed_success | closed_fail"
+    )
+    version: int | None = Field(
+        default=None, ge=1, description="Expected current version; 409 when it moved on"
+    )
+
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"status": "processing"}]}}
+
+
+class SeedStatusChange(RequestModel):
+    guid_ticket: uuid.UUID
+    new_status: str = Field(max_length=64)
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {"guid_ticket": "6f1c2b1e-2f0e-4d55-9a35-0c1d1f0e9a10", "new_status": "processing"}
+            ]
+        },
+    }
+
+
+class SeedStatusChangeQuery(SeedStatusChange):
+    model_config = {"extra": "ignore"}
+
+
+class TicketOut(BaseModel):
+    guid_ticket: uuid.UUID
+    number: int
+    title: str
+    text: str
+    status: str
+    priority: str
+    service: str
+    author: str = Field(description="Discord id of the author")
+    assignee: str | None = Field(description="Discord id of the agent working it")
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    version: int
+
+
+class TicketPage(BaseModel):
+    items: list[TicketOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end")
+
+
+class EventOut(BaseModel):
+    id: int
+    kind: str
+    actor: str | None
+    from_status: str | None
+    to_status: str | None
+    guid_action: uuid.UUID | None
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+
+
+class SeedTicketResult(BaseModel):
+    guid_action: uuid.UUID
+    ticket: TicketOut
+
+
+class SeedTicketResponse(BaseModel):
+    response: SeedTicketResult
+
+
+class SeedTicketList(BaseModel):
+    relevant_tickets: list[TicketOut]
+    next_cursor: str | None
+
+
+class SeedTicketListResponse(BaseModel):
+    response: SeedTicketList
+
+
+def ticket_out(ticket: Any) -> TicketOut:
+    """Render a Ticket loaded with its author, assignee and service."""
+    return TicketOut(
+        guid_ticket=ticket.id,
+        number=ticket.number,
+        title=ticket.title,
+        text=ticket.text,
+        status=ticket.status,
+        priority=ticket.priority,
+        service=ticket.service.slug,
+        author=ticket.author.discord_id,
+        assignee=ticket.assignee.discord_id if ticket.assignee else None,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        closed_at=ticket.closed_at,
+        version=ticket.version,
+    )

@@ -1,0 +1,142 @@
+"""Rules about tickets. Services flush; the request's session commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
+from ticket_service.errors import BadRequest, Conflict, NotFound
+from ticket_service.tickets import repository
+from ticket_service.tickets.models import Ticket, TicketEvent
+from ticket_service.tickets.repository import TicketFilters
+from ticket_service.tickets.schemas import TicketCreate
+from ticket_service.tickets.workflow import Status, check_transition, parse_status
+from ticket_service.users.models import User
+
+TITLE_MAX = 200
+
+
+class TicketNotFound(NotFound):
+    code = "ticket_not_found"
+    message = "No such ticket, or it is not visible to you"
+
+
+class UnknownService(BadRequest):
+    code = "unknown_service"
+
+
+def title_from_text(text: str) -> str:
+    first_line = text.strip().splitlines()[0].strip()
+    if len(first_line) <= TITLE_MAX:
+        return first_line
+    return first_line[: TITLE_MAX - 1].rstrip() + "…"
+
+
+async def open_ticket(
+    session: AsyncSession, author: User, data: TicketCreate, guid_action: uuid.UUID
+) -> Ticket:
+    slug = data.service or DEFAULT_SERVICE_SLUG
+    service = await repository.active_service(session, slug)
+    if service is None:
+        raise UnknownService(f"There is no active service {slug!r}", details={"service": slug})
+    ticket = Ticket(
+        id=uuid.uuid4(),
+        title=data.title or title_from_text(data.text),
+        text=data.text,
+        status=Status.open.value,
+        priority=data.priority,
+        service_id=service.id,
+        author_id=author.id,
+    )
+    session.add(ticket)
+    await session.flush()
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            kind="opened",
+            actor_id=author.id,
+            to_status=Status.open.value,
+            guid_action=guid_action,
+            data={"title": ticket.title, "priority": ticket.priority, "service": slug},
+        )
+    )
+    await session.flush()
+    return await _reload(session, author, ticket.id)
+
+
+async def get_ticket(
+    session: AsyncSession, user: User, guid: uuid.UUID, *, refresh: bool = False
+) -> Ticket:
+    ticket = await repository.get_visible(session, user, guid, refresh=refresh)
+    if ticket is None:
+        raise TicketNotFound()
+    return ticket
+
+
+async def change_status(
+    session: AsyncSession,
+    actor: User,
+    guid: uuid.UUID,
+    new_status: str,
+    guid_action: uuid.UUID,
+    expected_version: int | None = None,
+) -> Ticket:
+    """The one way a status changes: workflow + rights, ticket, history row, one transaction."""
+    new = parse_status(new_status)
+    ticket = await get_ticket(session, actor, guid)
+    if expected_version is not None and expected_version != ticket.version:
+        raise Conflict(
+            "The ticket changed since you read it; reload and try again",
+            code="version_conflict",
+            details={"current_version": ticket.version},
+        )
+    current = Status(ticket.status)
+    check_transition(current, new, actor.role_enum, is_author=ticket.author_id == actor.id)
+
+    ticket.status = new.value
+    ticket.closed_at = datetime.now(UTC) if new.is_closed else None
+    if new is Status.processing and ticket.assignee_id is None and actor.role_enum.is_staff:
+        ticket.assignee_id = actor.id  # taking a ticket into work makes you its assignee
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            kind="status_changed",
+            actor_id=actor.id,
+            from_status=current.value,
+            to_status=new.value,
+            guid_action=guid_action,
+        )
+    )
+    try:
+        await session.flush()
+    except StaleDataError as exc:  # somebody else changed it between our read and write
+        raise Conflict(
+            "The ticket was changed concurrently; reload and try again", code="version_conflict"
+        ) from exc
+    return await _reload(session, actor, ticket.id)
+
+
+async def history(
+    session: AsyncSession, user: User, guid: uuid.UUID
+) -> list[tuple[TicketEvent, str | None]]:
+    """The ticket's events (with the actor's Discord id), oldest first."""
+    ticket = await get_ticket(session, user, guid)
+    return await repository.events_of(session, ticket.id)
+
+
+async def list_tickets(
+    session: AsyncSession, user: User, filters: TicketFilters
+) -> tuple[list[Ticket], int | None]:
+    if filters.status is not None:
+        parse_status(filters.status)
+    tickets, more = await repository.list_visible(session, user, filters)
+    return tickets, (tickets[-1].number if more and tickets else None)
+
+
+async def _reload(session: AsyncSession, user: User, guid: uuid.UUID) -> Ticket:
+    # Re-read with author/assignee/service (relationships are lazy="raise" under async).
+    return await get_ticket(session, user, guid, refresh=True)

@@ -1,0 +1,99 @@
+"""Who a user is and which role they hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ticket_service.auth.discord import DiscordProfile
+from ticket_service.config import Settings
+from ticket_service.errors import BadRequest, NotFound
+from ticket_service.users import repository
+from ticket_service.users.models import Role, User
+
+
+def role_from_discord(settings: Settings, profile: DiscordProfile) -> Role:
+    """Bootstrap admins first, then guild roles; everybody else is an employee."""
+    if profile.id in settings.admin_discord_ids:
+        return Role.admin
+    roles = set(profile.guild_roles)
+    if roles & set(settings.discord_admin_role_ids):
+        return Role.admin
+    if roles & set(settings.discord_agent_role_ids):
+        return Role.agent
+    return Role.employee
+
+
+async def upsert_from_discord(
+    session: AsyncSession, settings: Settings, profile: DiscordProfile
+) -> User:
+    """Create or refresh the user at sign-in, in one statement (safe under concurrent logins).
+
+    Roles are re-read from Discord at every login unless an admin set one by hand;
+    a bootstrap admin (ADMIN_DISCORD_IDS) is always an admin."""
+    derived = role_from_discord(settings, profile)
+    values = {
+        "discord_id": profile.id,
+        "username": profile.username[:64],
+        "display_name": profile.global_name[:64] if profile.global_name else None,
+        "email": profile.email,
+        "email_verified": profile.verified,
+        "avatar": profile.avatar,
+        "role": derived.value,
+        "last_login_at": datetime.now(UTC),
+    }
+    stmt = insert(User).values(**values)
+    bootstrap_admin = profile.id in settings.admin_discord_ids
+    role = (
+        stmt.excluded.role
+        if bootstrap_admin
+        else case((User.role_set_by_admin, User.role), else_=stmt.excluded.role)
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[User.discord_id],
+        set_={
+            "username": stmt.excluded.username,
+            "display_name": stmt.excluded.display_name,
+            "email": stmt.excluded.email,
+            "email_verified": stmt.excluded.email_verified,
+            "avatar": stmt.excluded.avatar,
+            "role": role,
+            "last_login_at": stmt.excluded.last_login_at,
+            "updated_at": func.now(),
+        },
+    ).returning(User)
+    result = await session.execute(select(User).from_statement(stmt))
+    return result.scalar_one()
+
+
+async def ensure_user(session: AsyncSession, discord_id: str, role: Role | None) -> User:
+    """The user for `ticket-service token`: created when missing, role set by hand if given."""
+    user = await repository.by_discord_id_for_update(session, discord_id)
+    if user is None:
+        user = User(
+            discord_id=discord_id,
+            username=f"user{discord_id}",
+            role=(role or Role.employee).value,
+            role_set_by_admin=role is not None,
+        )
+        session.add(user)
+    elif role is not None:
+        user.role = role.value
+        user.role_set_by_admin = True
+    await session.flush()
+    return user
+
+
+async def set_role(session: AsyncSession, discord_id: str, role: Role) -> User:
+    if not discord_id.isdigit():
+        raise BadRequest("discord_id must be a Discord snowflake (digits)", code="invalid_discord_id")
+    user = await repository.by_discord_id_for_update(session, discord_id)
+    if user is None:
+        raise NotFound("No user with this Discord id has signed in yet", code="user_not_found")
+    user.role = role.value
+    user.role_set_by_admin = True
+    await session.flush()
+    return user
