@@ -1,0 +1,114 @@
+"""`ticket-service api|worker|migrate|dev|token`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from ticket_service.config import get_settings
+from ticket_service.users.models import Role
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ticket-service", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    api = sub.add_parser("api", help="serve the HTTP API (uvicorn)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--workers", type=int, default=1, help="worker processes")
+
+    worker = sub.add_parser("worker", help="run background jobs")
+    worker.add_argument("--concurrency", type=int, default=4)
+
+    sub.add_parser("migrate", help="apply database migrations (alembic upgrade head)")
+
+    dev = sub.add_parser("dev", help="api + worker (+ embedded PostgreSQL/Valkey) for development")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--data-dir", default=".data", help="where embedded servers keep data")
+
+    token = sub.add_parser("token", help="mint an access token without Discord")
+    token.add_argument("--discord-id", required=True, help="Discord id (digits)")
+    token.add_argument("--role", choices=[r.value for r in Role], default=None)
+    token.add_argument("--json", action="store_true", help="print user and token as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command: str = args.command
+    if command == "api":
+        import uvicorn
+
+        uvicorn.run(
+            "ticket_service.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            proxy_headers=True,
+            timeout_graceful_shutdown=20,
+        )
+    elif command == "worker":
+        from ticket_service.worker.app import run_worker
+
+        asyncio.run(run_worker(get_settings(), args.concurrency))
+    elif command == "migrate":
+        from ticket_service.migrate import upgrade
+
+        upgrade(get_settings().database_url)
+    elif command == "dev":
+        from ticket_service.devserver import run_dev
+
+        return run_dev(args.host, args.port, args.data_dir)
+    elif command == "token":
+        return _token(args.discord_id, args.role, args.json)
+    return 0
+
+
+def _token(discord_id: str, role: str | None, as_json: bool) -> int:
+    if not discord_id.isdigit():
+        print("--discord-id must be digits (a Discord snowflake)", file=sys.stderr)
+        return 2
+    from ticket_service.auth.service import mint_token
+    from ticket_service.db import create_engine, create_sessionmaker
+
+    settings = get_settings()
+
+    async def mint() -> tuple[str, str, int]:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                user, issued = await mint_token(
+                    session, settings, discord_id, Role(role) if role else None
+                )
+                await session.commit()
+                return issued.access_token, user.role, issued.expires_in
+        finally:
+            await engine.dispose()
+
+    access_token, user_role, expires_in = asyncio.run(mint())
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "discord_id": discord_id,
+                    "role": user_role,
+                    "access_token": access_token,
+                    "expires_in": expires_in,
+                }
+            )
+        )
+    else:
+        print(access_token)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The background worker: procrastinate jobs stored in PostgreSQL."""
