@@ -103,7 +103,9 @@ def discord(httpserver: HTTPServer) -> HTTPServer:
     return httpserver
 
 
-def make_settings(database_url: str, redis_url: str, discord_base: str, **overrides: Any) -> Settings:
+def make_settings(
+    database_url: str, redis_url: str, discord_base: str, **overrides: Any
+) -> Settings:
     values: dict[str, Any] = {
         "environment": "test",
         "database_url": database_url,

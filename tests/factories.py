@@ -19,7 +19,9 @@ async def token_for(app: FastAPI, discord_id: str, role: Role | None = Role.empl
     return issued.access_token
 
 
-async def auth_headers(app: FastAPI, discord_id: str, role: Role | None = Role.employee) -> dict[str, str]:
+async def auth_headers(
+    app: FastAPI, discord_id: str, role: Role | None = Role.employee
+) -> dict[str, str]:
     return {"Authorization": f"Bearer {await token_for(app, discord_id, role)}"}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -123,19 +123,21 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
+    exc = cast(AppError, exc)
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    exc = cast(RequestValidationError, exc)
     return error_response(422, "validation_error", "Invalid request", _validation_details(exc))
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
+    exc = cast(StarletteHTTPException, exc)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "http_error"
+    )
+    return error_response(exc.status_code, code, str(exc.detail), None, dict(exc.headers or {}))
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -155,7 +157,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _database_unavailable_or_raise(request: Request, exc: Exception) -> JSONResponse:
     # Connection-level failures (server gone, pool timeout) are 503; anything else is a bug.
-    assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated:
+    if cast(DBAPIError, exc).connection_invalidated:
         return await _database_unavailable(request, exc)
     raise exc

@@ -70,7 +70,9 @@ def current_action(request: Request) -> ActionRecord:
 
 
 class Action:
-    """Dependency that names the request's action: `record: Annotated[ActionRecord, Depends(Action("open_ticket"))]`."""
+    """Dependency naming the request's action.
+
+    `record: Annotated[ActionRecord, Depends(Action("open_ticket"))]`"""
 
     def __init__(self, type_: str) -> None:
         self.type = type_
@@ -123,7 +125,9 @@ class ActionLogMiddleware:
         finally:
             if record.type is not None:
                 redis: aioredis.Redis = scope["app"].state.redis
-                await write_record(redis, record, status_code, _error_code(error_body), self.ttl_seconds)
+                await write_record(
+                    redis, record, status_code, _error_code(error_body), self.ttl_seconds
+                )
 
 
 def _error_code(body: bytes | bytearray) -> str | None:

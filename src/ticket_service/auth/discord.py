@@ -67,11 +67,11 @@ class _OAuthClient(BaseOAuth2[dict[str, Any]]):
             f"{settings.discord_api_base_url}/oauth2/token",
             name="discord",
             base_scopes=settings.discord_scopes,
-            token_endpoint_auth_method="client_secret_basic",
+            token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name
         )
         self._timeout = settings.discord_timeout_seconds
 
-    def get_httpx_client(self) -> httpx.AsyncClient:  # type: ignore[override]
+    def get_httpx_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self._timeout)
 
 
@@ -92,32 +92,43 @@ class DiscordClient:
     async def profile_for_code(self, code: str) -> DiscordProfile:
         """Exchange the code and read who signed in (and their guild roles when required)."""
         try:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_transient),
-                stop=stop_after_attempt(3),
-                wait=wait_exponential(multiplier=0.2, max=1),
-                reraise=True,
-            ):
-                with attempt:
-                    return await self._profile_for_code(code)
+            return await self._profile_for_code(code)
         except AppError:
             raise
         except (GetAccessTokenError, httpx.HTTPError, ValueError, KeyError) as exc:
             if isinstance(exc, GetAccessTokenError) and not _transient(exc):
                 raise InvalidGrant() from exc
             raise DiscordUnavailable() from exc
-        raise AssertionError("unreachable")  # pragma: no cover - AsyncRetrying always yields
+
+    @staticmethod
+    def _retrying() -> AsyncRetrying:
+        # Each call is retried on its own: the code is single use at Discord, so a failure
+        # after the exchange must not send the (already spent) code again.
+        return AsyncRetrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_attempt(3),
+            wait=wait_exponential(multiplier=0.2, max=1),
+            reraise=True,
+        )
+
+    async def _get(self, path: str, headers: dict[str, str]) -> httpx.Response:
+        response = await self.http.get(path, headers=headers)
+        if response.status_code >= 500 or response.status_code == 429:
+            response.raise_for_status()
+        return response
 
     async def _profile_for_code(self, code: str) -> DiscordProfile:
-        token = await self.oauth.get_access_token(code, self.settings.discord_redirect_uri)
+        token: dict[str, Any] = await self._retrying()(
+            self.oauth.get_access_token, code, self.settings.discord_redirect_uri
+        )
         headers = {"Authorization": f"Bearer {token['access_token']}"}
-        me = await self.http.get("/users/@me", headers=headers)
+        me: httpx.Response = await self._retrying()(self._get, "/users/@me", headers)
         me.raise_for_status()
         user = me.json()
         roles: list[str] = []
         if self.settings.discord_guild_id:
-            member = await self.http.get(
-                f"/users/@me/guilds/{self.settings.discord_guild_id}/member", headers=headers
+            member: httpx.Response = await self._retrying()(
+                self._get, f"/users/@me/guilds/{self.settings.discord_guild_id}/member", headers
             )
             if member.status_code in (403, 404):
                 raise NotGuildMember()

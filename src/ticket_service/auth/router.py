@@ -96,9 +96,7 @@ async def refresh(
     return _pair(issued, user)
 
 
-@router.post(
-    "/api/v1/auth/logout", status_code=204, summary="Sign out", responses=responses(401)
-)
+@router.post("/api/v1/auth/logout", status_code=204, summary="Sign out", responses=responses(401))
 async def logout(
     auth_session: CurrentSession,
     session: Session,

@@ -16,7 +16,7 @@ class AuthLinkResponse(BaseModel):
 
 class TokenPair(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int = Field(description="Seconds the access token stays valid")
     refresh_token: str
     user: UserOut

@@ -18,7 +18,10 @@ from ticket_service.users.models import Role, User
 
 class InvalidState(Unauthorized):
     code = "invalid_state"
-    message = "The login state is missing, unknown, expired or already used; start again from /api/discord/auth_link"
+    message = (
+        "The login state is missing, unknown, expired or already used; "
+        "start again from /api/discord/auth_link"
+    )
 
 
 async def start_login(session: AsyncSession, settings: Settings, discord: DiscordClient) -> str:

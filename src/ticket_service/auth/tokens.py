@@ -81,7 +81,9 @@ async def authenticate(session: AsyncSession, access_token: str) -> tuple[User, 
     return row.user, row
 
 
-async def rotate(session: AsyncSession, settings: Settings, refresh_token: str) -> tuple[User, IssuedTokens]:
+async def rotate(
+    session: AsyncSession, settings: Settings, refresh_token: str
+) -> tuple[User, IssuedTokens]:
     """Trade a refresh token for a new pair. A refresh token works once: presenting a
     used one again means it leaked, so the whole family of sessions is revoked."""
     now = datetime.now(UTC)

@@ -7,7 +7,13 @@ from fastapi import APIRouter, Depends, Path
 from ticket_service.actions.log import Action, ActionRecord
 from ticket_service.auth.dependencies import AdminUser, CurrentUser
 from ticket_service.catalog import repository, service
-from ticket_service.catalog.schemas import ServiceCreate, ServiceList, ServiceOut, ServiceUpdate
+from ticket_service.catalog.schemas import (
+    SLUG_PATTERN,
+    ServiceCreate,
+    ServiceList,
+    ServiceOut,
+    ServiceUpdate,
+)
 from ticket_service.db import Session
 from ticket_service.errors import responses
 
@@ -42,7 +48,7 @@ async def create_service(
     "/{slug}", summary="Update a service (admin)", responses=responses(401, 403, 404, 422)
 )
 async def update_service(
-    slug: Annotated[str, Path(max_length=64)],
+    slug: Annotated[str, Path(max_length=64, pattern=SLUG_PATTERN)],
     body: ServiceUpdate,
     admin: AdminUser,
     session: Session,

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised by receive() once a chunked body passes the limit. An HTTPException because
+    FastAPI turns any other exception from body parsing into a 400; this one it re-raises
+    and the error handler answers 413 `payload_too_large`."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"Request body is over {max_bytes} bytes")
 
 
 class BodyLimitMiddleware:
@@ -35,7 +41,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

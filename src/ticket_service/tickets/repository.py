@@ -30,14 +30,14 @@ class TicketFilters:
     before_number: int | None = None
 
 
-def visible_to(stmt: Select[tuple[Ticket]], user: User) -> Select[tuple[Ticket]]:
+def visible_to(stmt: Select[Ticket], user: User) -> Select[Ticket]:
     """The one visibility rule: agents and admins see every ticket, employees their own."""
     if user.role_enum.is_staff:
         return stmt
     return stmt.where(Ticket.author_id == user.id)
 
 
-def _with_people() -> Select[tuple[Ticket]]:
+def _with_people() -> Select[Ticket]:
     return select(Ticket).options(
         joinedload(Ticket.author, innerjoin=True),
         joinedload(Ticket.assignee),
@@ -58,7 +58,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _user_id(discord_id: str) -> Select[tuple[int]]:
+def _user_id(discord_id: str) -> Select[int]:
     return select(User.id).where(User.discord_id == discord_id)
 
 
@@ -96,7 +96,9 @@ async def list_visible(
     return rows[: filters.limit], len(rows) > filters.limit
 
 
-async def events_of(session: AsyncSession, ticket_id: uuid.UUID) -> list[tuple[TicketEvent, str | None]]:
+async def events_of(
+    session: AsyncSession, ticket_id: uuid.UUID
+) -> list[tuple[TicketEvent, str | None]]:
     actor = aliased(User)
     stmt = (
         select(TicketEvent, actor.discord_id)

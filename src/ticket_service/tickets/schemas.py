@@ -44,7 +44,10 @@ class StatusChange(RequestModel):
         default=None, ge=1, description="Expected current version; 409 when it moved on"
     )
 
-    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"status": "processing"}]}}
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {"examples": [{"status": "processing"}]},
+    }
 
 
 class SeedStatusChange(RequestModel):
@@ -83,7 +86,9 @@ class TicketOut(BaseModel):
 
 class TicketPage(BaseModel):
     items: list[TicketOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end"
+    )
 
 
 class EventOut(BaseModel):

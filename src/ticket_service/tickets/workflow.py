@@ -67,7 +67,10 @@ def check_transition(current: Status, new: Status, role: Role, is_author: bool) 
     if new not in TRANSITIONS[current]:
         raise InvalidTransition(
             f"A ticket cannot go from {current.value} to {new.value}",
-            details={"from": current.value, "allowed": sorted(s.value for s in TRANSITIONS[current])},
+            details={
+                "from": current.value,
+                "allowed": sorted(s.value for s in TRANSITIONS[current]),
+            },
         )
     if role.is_staff:
         return

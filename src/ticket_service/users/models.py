@@ -22,9 +22,7 @@ class Role(enum.StrEnum):
 
 class User(Timestamped, Base):
     __tablename__ = "users"
-    __table_args__ = (
-        CheckConstraint("role IN ('employee', 'agent', 'admin')", name="role"),
-    )
+    __table_args__ = (CheckConstraint("role IN ('employee', 'agent', 'admin')", name="role"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     # Discord snowflakes are kept as text: JSON clients lose precision on 64-bit numbers.

@@ -52,7 +52,7 @@ async def upsert_from_discord(
         if bootstrap_admin
         else case((User.role_set_by_admin, User.role), else_=stmt.excluded.role)
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[User.discord_id],
         set_={
             "username": stmt.excluded.username,
@@ -65,8 +65,8 @@ async def upsert_from_discord(
             "updated_at": func.now(),
         },
     ).returning(User)
-    result = await session.execute(select(User).from_statement(stmt))
-    return result.scalar_one()
+    user: User = (await session.scalars(select(User).from_statement(upsert))).one()
+    return user
 
 
 async def ensure_user(session: AsyncSession, discord_id: str, role: Role | None) -> User:
@@ -89,7 +89,9 @@ async def ensure_user(session: AsyncSession, discord_id: str, role: Role | None)
 
 async def set_role(session: AsyncSession, discord_id: str, role: Role) -> User:
     if not discord_id.isdigit():
-        raise BadRequest("discord_id must be a Discord snowflake (digits)", code="invalid_discord_id")
+        raise BadRequest(
+            "discord_id must be a Discord snowflake (digits)", code="invalid_discord_id"
+        )
     user = await repository.by_discord_id_for_update(session, discord_id)
     if user is None:
         raise NotFound("No user with this Discord id has signed in yet", code="user_not_found")
