@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -12,6 +13,9 @@ from ticket_service.config import Settings
 from ticket_service.models import metadata
 
 config = context.config
+if config.config_file_name and not config.attributes.get("quiet"):
+    # Show what is applied (`ticket-service migrate`), without muting the app's own loggers.
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
 def _url() -> str:

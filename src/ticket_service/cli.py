@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command: str = args.command
+    if command in ("api", "worker", "migrate", "token") and not get_settings().database_url:
+        print(
+            f"DATABASE_URL is not set: `ticket-service {command}` needs a PostgreSQL server "
+            "(or use `ticket-service dev`, which starts one)",
+            file=sys.stderr,
+        )
+        return 2
     if command == "api":
         import uvicorn
 

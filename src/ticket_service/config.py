@@ -33,7 +33,6 @@ class Settings(BaseSettings):
         default=None, description="redis://host:port/0; unset in `dev` = embedded Valkey"
     )
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
-    public_url: str = "http://127.0.0.1:8000"
 
     discord_client_id: str = ""
     discord_client_secret: SecretStr = SecretStr("")

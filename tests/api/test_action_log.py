@@ -257,3 +257,29 @@ async def test_ttl_follows_the_setting(database_url, redis_url, discord, redis_c
         r = await client.get("/api/v1/tickets", headers=headers)
     ttl = redis_client.ttl(f"logs:actions:{action_id(r)}")
     assert 2 * 86400 - 60 <= ttl <= 2 * 86400
+
+
+async def test_refused_requests_are_logged_too(app, client, redis_client):
+    """Failed sign-in attempts and forbidden admin calls are what an auditor looks for."""
+    anonymous = await client.post("/api/v1/tickets", json={"text": "x"})
+    assert anonymous.status_code == 401
+    record = json.loads(redis_client.get(f"logs:actions:{anonymous.headers['x-action-id']}"))
+    assert record["type"] == "open_ticket"
+    assert record["actor"] is None
+    assert (record["status_code"], record["outcome"], record["error"]) == (
+        401,
+        "error",
+        "missing_token",
+    )
+
+    employee = await auth_headers(app, "1001")
+    forbidden = await client.post(
+        "/api/v1/services", json={"slug": "it", "name": "IT"}, headers=employee
+    )
+    assert forbidden.status_code == 403
+    record = json.loads(redis_client.get(f"logs:actions:{forbidden.headers['x-action-id']}"))
+    assert (record["type"], record["actor"], record["error"]) == (
+        "create_service",
+        "1001",
+        "admins_only",
+    )

@@ -98,6 +98,18 @@ async def test_bad_text_is_422(client, employee, existing, database_url, text, w
     assert count_tickets(database_url) == 1
 
 
+async def test_text_that_is_not_valid_unicode_is_422(client, employee, existing, database_url):
+    # A lone surrogate is valid JSON (\ud800) but cannot be stored as UTF-8 text.
+    body = b'{"text": "broken \\ud800 text"}'
+    for path in ("/api/v1/tickets", "/api/tickets/open"):
+        r = await client.post(
+            path, content=body, headers={**employee, "Content-Type": "application/json"}
+        )
+        error = assert_error(r, 422, "validation_error")
+        assert error["details"][0]["loc"][-1] == "text"
+    assert count_tickets(database_url) == 1
+
+
 async def test_text_of_exactly_10000_characters_is_accepted(client, employee):
     ticket = await open_ticket(client, employee, "z" * 10000)
     assert len(ticket["text"]) == 10000

@@ -304,3 +304,36 @@ async def test_a_transient_5xx_reading_the_guild_member_is_retried(build_client,
 
     assert response.status_code == 200, response.text
     assert len(stub.requests_to(f"/users/@me/guilds/{GUILD_ID}/member")) == 2
+
+
+# --- server-side misconfiguration is not the user's fault ------------------------------------
+
+
+async def test_a_wrong_client_secret_is_503_misconfigured_not_a_bad_code(build_client, stub):
+    code = stub.user("42")
+    _, client = await build_client(discord_client_secret="not-the-secret-discord-knows")
+
+    response = await sign_in(client, code)
+
+    _assert_error(response, 503, "discord_misconfigured")
+    assert "DISCORD_CLIENT_SECRET" in response.json()["error"]["message"]
+
+
+async def test_no_client_id_means_no_sign_in_link(build_client):
+    _, client = await build_client(discord_client_id="")
+
+    response = await client.get("/api/discord/auth_link")
+
+    _assert_error(response, 503, "discord_misconfigured")
+
+
+async def test_token_responses_are_never_cached(client, stub):
+    response = await sign_in(client, stub.user("42"))
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+
+    refreshed = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": response.json()["response"]["refresh_token"]}
+    )
+    assert refreshed.status_code == 200
+    assert refreshed.headers["cache-control"] == "no-store"

@@ -39,6 +39,16 @@ async def test_only_hashes_of_tokens_reach_the_database(client, stub, db):
         assert token.encode().hex() not in stored
 
 
+async def test_changing_secret_key_signs_everybody_out(client, stub, build_client):
+    pair = await login(client, stub.user("42"))
+    assert await _me_status(client, pair["access_token"]) == 200
+
+    _, rotated = await build_client(secret_key="a-brand-new-secret-key-" + "x" * 20)
+
+    assert await _me_status(rotated, pair["access_token"]) == 401
+    _assert_401(await _refresh(rotated, pair["refresh_token"]))
+
+
 async def test_the_login_state_is_not_stored_in_the_clear(client, db):
     state = await start(client)
 

@@ -58,3 +58,17 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit) as exc:
         cli.main(["frobnicate"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["token", "--discord-id", "1"], ["worker"]])
+def test_commands_without_a_database_say_so(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir("/")  # no .env to read
+    get_settings.cache_clear()
+    try:
+        assert cli.main(command) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "DATABASE_URL is not set" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Typed auth dependencies: CurrentUser, AgentUser, AdminUser."""
+"""Typed auth dependencies: CurrentSession, CurrentUser, AdminUser."""
 
 from __future__ import annotations
 
@@ -30,19 +30,13 @@ async def current_session(
     token = bearer.credentials if bearer else seed_token
     if not token:
         raise Unauthorized("Missing access token", code="missing_token")
-    user, auth_session = await tokens.authenticate(session, token)
+    user, auth_session = await tokens.authenticate(session, request.app.state.settings, token)
     current_action(request).actor = user.discord_id
     return auth_session
 
 
 async def current_user(auth_session: Annotated[AuthSession, Depends(current_session)]) -> User:
     return auth_session.user
-
-
-async def agent_user(user: Annotated[User, Depends(current_user)]) -> User:
-    if not user.role_enum.is_staff:
-        raise Forbidden("Only agents and admins may do this", code="agents_only")
-    return user
 
 
 async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
@@ -53,5 +47,4 @@ async def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
 
 CurrentSession = Annotated[AuthSession, Depends(current_session)]
 CurrentUser = Annotated[User, Depends(current_user)]
-AgentUser = Annotated[User, Depends(agent_user)]
 AdminUser = Annotated[User, Depends(admin_user)]

@@ -27,6 +27,14 @@ class DiscordUnavailable(ServiceUnavailable):
     message = "Discord is unreachable right now; please try signing in again in a minute"
 
 
+class DiscordMisconfigured(ServiceUnavailable):
+    code = "discord_misconfigured"
+    message = (
+        "Sign-in with Discord is not configured correctly on this server "
+        "(DISCORD_CLIENT_ID / DISCORD_CLIENT_SECRET); please tell the administrators"
+    )
+
+
 class InvalidGrant(Unauthorized):
     code = "invalid_code"
     message = "The authorization code is invalid, expired or already used"
@@ -87,6 +95,10 @@ class DiscordClient:
         await self.http.aclose()
 
     async def authorization_url(self, state: str) -> str:
+        if not self.settings.discord_client_id:
+            raise DiscordMisconfigured(
+                "Sign-in with Discord is not configured: DISCORD_CLIENT_ID is empty"
+            )
         return await self.oauth.get_authorization_url(self.settings.discord_redirect_uri, state)
 
     async def profile_for_code(self, code: str) -> DiscordProfile:
@@ -96,8 +108,15 @@ class DiscordClient:
         except AppError:
             raise
         except (GetAccessTokenError, httpx.HTTPError, ValueError, KeyError) as exc:
-            if isinstance(exc, GetAccessTokenError) and not _transient(exc):
+            status = (
+                exc.response.status_code
+                if isinstance(exc, GetAccessTokenError) and exc.response is not None
+                else None
+            )
+            if status == 400:  # Discord's answer to a wrong, expired or used code
                 raise InvalidGrant() from exc
+            if status == 401:  # invalid_client: our credentials, not the user's fault
+                raise DiscordMisconfigured() from exc
             raise DiscordUnavailable() from exc
 
     @staticmethod

@@ -39,14 +39,19 @@ AppSettings = Annotated[Settings, Depends(_settings)]
 Discord = Annotated[DiscordClient, Depends(_discord)]
 
 
-@router.get("/api/discord/auth_link", summary="Discord sign-in link")
+# Token-bearing responses must not be stored by browsers or proxies (RFC 6749, 5.1).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@router.get("/api/discord/auth_link", summary="Discord sign-in link", responses=responses(503))
 async def auth_link(
+    action: Annotated[ActionRecord, Depends(Action("get_auth_link"))],
     session: Session,
     settings: AppSettings,
     discord: Discord,
-    action: Annotated[ActionRecord, Depends(Action("get_auth_link"))],
 ) -> AuthLinkResponse:
-    """A Discord authorization URL with a fresh single-use `state` (valid 10 minutes)."""
+    """A Discord authorization URL with a fresh single-use `state`, valid for
+    OAUTH_STATE_TTL_SECONDS (10 minutes by default). 503 when Discord is not configured."""
     url = await service.start_login(session, settings, discord)
     return AuthLinkResponse(response=AuthLink(auth_link=url))
 
@@ -57,10 +62,11 @@ async def auth_link(
     responses=responses(401, 403, 422, 503),
 )
 async def auth(
+    action: Annotated[ActionRecord, Depends(Action("log_in"))],
+    response: Response,
     session: Session,
     settings: AppSettings,
     discord: Discord,
-    action: Annotated[ActionRecord, Depends(Action("log_in"))],
     code: Annotated[str, Query(min_length=1, max_length=512)],
     state: Annotated[str | None, Query(max_length=512)] = None,
 ) -> LoginResponse:
@@ -70,6 +76,7 @@ async def auth(
     company guild → 403; Discord unreachable → 503."""
     user, issued = await service.finish_login(session, settings, discord, code, state)
     action.actor = user.discord_id
+    response.headers.update(NO_STORE)
     return LoginResponse(response=_pair(issued, user))
 
 
@@ -84,23 +91,25 @@ def _pair(issued: tokens.IssuedTokens, user: object) -> TokenPair:
 
 @router.post("/api/v1/auth/refresh", summary="Rotate tokens", responses=responses(401, 422))
 async def refresh(
+    action: Annotated[ActionRecord, Depends(Action("refresh_token"))],
+    response: Response,
     body: RefreshRequest,
     session: Session,
     settings: AppSettings,
-    action: Annotated[ActionRecord, Depends(Action("refresh_token"))],
 ) -> TokenPair:
     """Trade a refresh token for a new pair. Each refresh token works once; reusing one
     revokes every session descended from the same sign-in."""
     user, issued = await tokens.rotate(session, settings, body.refresh_token)
     action.actor = user.discord_id
+    response.headers.update(NO_STORE)
     return _pair(issued, user)
 
 
 @router.post("/api/v1/auth/logout", status_code=204, summary="Sign out", responses=responses(401))
 async def logout(
+    action: Annotated[ActionRecord, Depends(Action("log_out"))],
     auth_session: CurrentSession,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("log_out"))],
 ) -> Response:
     """Revoke the presented token (and its refresh token) at once."""
     await service.logout(session, auth_session)

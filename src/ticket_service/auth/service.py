@@ -28,7 +28,7 @@ async def start_login(session: AsyncSession, settings: Settings, discord: Discor
     state = tokens.new_token()
     session.add(
         OAuthState(
-            state_hash=tokens.token_hash(state),
+            state_hash=tokens.token_hash(settings, state),
             expires_at=datetime.now(UTC) + timedelta(seconds=settings.oauth_state_ttl_seconds),
         )
     )
@@ -36,13 +36,13 @@ async def start_login(session: AsyncSession, settings: Settings, discord: Discor
     return await discord.authorization_url(state)
 
 
-async def _consume_state(session: AsyncSession, state: str | None) -> None:
+async def _consume_state(session: AsyncSession, settings: Settings, state: str | None) -> None:
     if not state:
         raise InvalidState()
     expires_at = (
         await session.execute(
             delete(OAuthState)
-            .where(OAuthState.state_hash == tokens.token_hash(state))
+            .where(OAuthState.state_hash == tokens.token_hash(settings, state))
             .returning(OAuthState.expires_at)
         )
     ).scalar_one_or_none()
@@ -58,7 +58,7 @@ async def finish_login(
     state: str | None,
 ) -> tuple[User, tokens.IssuedTokens]:
     """A state is good for exactly one attempt, whatever Discord answers."""
-    await _consume_state(session, state)
+    await _consume_state(session, settings, state)
     try:
         profile = await discord.profile_for_code(code)
     except AppError as exc:

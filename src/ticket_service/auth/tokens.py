@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -28,8 +29,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+def token_hash(settings: Settings, token: str) -> bytes:
+    """HMAC-SHA256 keyed with SECRET_KEY: write access to the database alone cannot mint a
+    working token, and rotating SECRET_KEY signs everybody out at once."""
+    key = settings.secret_key.get_secret_value().encode()
+    return hmac.new(key, token.encode(), hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,8 @@ async def issue(
         AuthSession(
             user_id=user.id,
             family_id=family_id or uuid.uuid4(),
-            access_hash=token_hash(access),
-            refresh_hash=token_hash(refresh),
+            access_hash=token_hash(settings, access),
+            refresh_hash=token_hash(settings, refresh),
             access_expires_at=now + timedelta(seconds=settings.access_token_ttl_seconds),
             refresh_expires_at=now + timedelta(seconds=settings.refresh_token_ttl_seconds),
         )
@@ -61,7 +65,9 @@ async def issue(
     )
 
 
-async def authenticate(session: AsyncSession, access_token: str) -> tuple[User, AuthSession]:
+async def authenticate(
+    session: AsyncSession, settings: Settings, access_token: str
+) -> tuple[User, AuthSession]:
     """The user behind a live access token, in one query; 401 for anything else."""
     row = (
         await session.execute(
@@ -69,7 +75,7 @@ async def authenticate(session: AsyncSession, access_token: str) -> tuple[User, 
             .join(AuthSession.user)
             .options(contains_eager(AuthSession.user))
             .where(
-                AuthSession.access_hash == token_hash(access_token),
+                AuthSession.access_hash == token_hash(settings, access_token),
                 AuthSession.revoked_at.is_(None),
                 AuthSession.rotated_at.is_(None),
                 AuthSession.access_expires_at > datetime.now(UTC),
@@ -92,7 +98,7 @@ async def rotate(
             select(AuthSession)
             .join(AuthSession.user)
             .options(contains_eager(AuthSession.user))
-            .where(AuthSession.refresh_hash == token_hash(refresh_token))
+            .where(AuthSession.refresh_hash == token_hash(settings, refresh_token))
             .with_for_update(of=AuthSession)
         )
     ).scalar_one_or_none()

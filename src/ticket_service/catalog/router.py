@@ -22,9 +22,9 @@ router = APIRouter(prefix="/api/v1/services", tags=["services"])
 
 @router.get("", summary="Services tickets can be addressed to", responses=responses(401))
 async def list_services(
+    action: Annotated[ActionRecord, Depends(Action("list_services"))],
     user: CurrentUser,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("list_services"))],
 ) -> ServiceList:
     """Active services; agents and admins also see inactive ones."""
     services = await repository.all_services(session, include_inactive=user.role_enum.is_staff)
@@ -35,10 +35,10 @@ async def list_services(
     "", status_code=201, summary="Add a service (admin)", responses=responses(401, 403, 409, 422)
 )
 async def create_service(
+    action: Annotated[ActionRecord, Depends(Action("create_service"))],
     body: ServiceCreate,
     admin: AdminUser,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("create_service"))],
 ) -> ServiceOut:
     action.set_params(body.model_dump())
     return ServiceOut.model_validate(await service.create(session, body))
@@ -48,11 +48,11 @@ async def create_service(
     "/{slug}", summary="Update a service (admin)", responses=responses(401, 403, 404, 422)
 )
 async def update_service(
+    action: Annotated[ActionRecord, Depends(Action("update_service"))],
     slug: Annotated[str, Path(max_length=64, pattern=SLUG_PATTERN)],
     body: ServiceUpdate,
     admin: AdminUser,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("update_service"))],
 ) -> ServiceOut:
     """Rename, describe, or deactivate a service (inactive ones take no new tickets)."""
     action.set_params({"slug": slug, **body.model_dump(exclude_none=True)})

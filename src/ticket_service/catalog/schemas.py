@@ -3,14 +3,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-from ticket_service.kit.schemas import CleanText, RequestModel, _no_nul
+from ticket_service.kit.schemas import CleanText, RequestModel, StorableStr
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 # May be empty, but PostgreSQL refuses NUL in text: a 422 here, not a 500 at INSERT.
-Description = Annotated[str, Field(max_length=2000), AfterValidator(_no_nul)]
+Description = Annotated[StorableStr, Field(max_length=2000)]
 
 
 class ServiceOut(BaseModel):

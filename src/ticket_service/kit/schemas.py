@@ -7,9 +7,14 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 
-def _no_nul(value: str) -> str:
+def storable(value: str) -> str:
+    """Refuse what PostgreSQL cannot store in text: NUL, and lone surrogates (not UTF-8)."""
     if "\x00" in value:
         raise ValueError("NUL characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode (no lone surrogates)") from None
     return value
 
 
@@ -20,8 +25,10 @@ def _trimmed_not_blank(value: str) -> str:
     return value
 
 
+# Any string that reaches the database.
+StorableStr = Annotated[str, AfterValidator(storable)]
 # Text stored verbatim (HTML, Cyrillic, emoji), trimmed at the ends, never blank or with NUL.
-CleanText = Annotated[str, AfterValidator(_no_nul), AfterValidator(_trimmed_not_blank)]
+CleanText = Annotated[str, AfterValidator(storable), AfterValidator(_trimmed_not_blank)]
 
 
 class RequestModel(BaseModel):

@@ -75,10 +75,10 @@ async def open_ticket(
     responses=responses(400, 401, 422),
 )
 async def open_ticket_get(
+    action: OpenAction,
     params: Annotated[TicketCreateQuery, Query()],
     user: CurrentUser,
     session: Session,
-    action: OpenAction,
 ) -> SeedTicketResponse:
     """Kept for the original clients; use `POST /api/tickets/open` or `POST /api/v1/tickets`."""
     return await _open(params, user, session, action)
@@ -104,10 +104,10 @@ async def change_status(
     responses=responses(400, 401, 403, 404, 409, 422),
 )
 async def change_status_get(
+    action: ChangeAction,
     params: Annotated[SeedStatusChangeQuery, Query()],
     user: CurrentUser,
     session: Session,
-    action: ChangeAction,
 ) -> SeedTicketResponse:
     """Kept for the original clients; use the POST form."""
     return await _change(params, user, session, action)
@@ -115,10 +115,10 @@ async def change_status_get(
 
 @router.get("/get", summary="List tickets (seed)", responses=responses(400, 401, 422))
 async def get_tickets(
+    action: Annotated[ActionRecord, Depends(Action("get_tickets"))],
     filters: Filters,
     user: CurrentUser,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("get_tickets"))],
 ) -> SeedTicketListResponse:
     """Tickets visible to the caller, newest first; tickets you may not see are simply absent."""
     action.set_params(filter_params(filters))

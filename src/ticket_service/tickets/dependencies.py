@@ -5,33 +5,31 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
-from pydantic import AfterValidator
 
 from ticket_service.kit.pagination import decode_cursor
-from ticket_service.kit.schemas import _no_nul
+from ticket_service.kit.schemas import StorableStr
 from ticket_service.tickets.repository import TicketFilters
 from ticket_service.tickets.schemas import Priority
 
 # PostgreSQL refuses NUL in text parameters: a 422 here, not a 500 from the query.
-QueryText = Annotated[str, AfterValidator(_no_nul)]
 
 
 def ticket_filters(
     guid_ticket: uuid.UUID | None = None,
     author: Annotated[
-        QueryText | None, Query(max_length=32, description="Author's Discord id")
+        StorableStr | None, Query(max_length=32, description="Author's Discord id")
     ] = None,
     status: Annotated[
         str | None,
         Query(max_length=64, description="open | processing | closed_success | closed_fail"),
     ] = None,
-    service: Annotated[QueryText | None, Query(max_length=64, description="Service slug")] = None,
+    service: Annotated[StorableStr | None, Query(max_length=64, description="Service slug")] = None,
     assignee: Annotated[
-        QueryText | None, Query(max_length=32, description="Assignee's Discord id")
+        StorableStr | None, Query(max_length=32, description="Assignee's Discord id")
     ] = None,
     priority: Priority | None = None,
     q: Annotated[
-        QueryText | None, Query(max_length=200, description="Text search in title and text")
+        StorableStr | None, Query(max_length=200, description="Text search in title and text")
     ] = None,
     created_after: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
     created_before: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,

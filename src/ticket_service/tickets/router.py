@@ -34,11 +34,11 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
     responses=responses(400, 401, 413, 422),
 )
 async def create_ticket(
+    action: Annotated[ActionRecord, Depends(Action("open_ticket"))],
     body: TicketCreate,
     user: CurrentUser,
     session: Session,
     response: Response,
-    action: Annotated[ActionRecord, Depends(Action("open_ticket"))],
 ) -> TicketOut:
     """Open a ticket as the caller. The title defaults to the first line of the text."""
     action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
@@ -50,10 +50,10 @@ async def create_ticket(
 
 @router.get("", summary="List tickets", responses=responses(400, 401, 422))
 async def list_tickets(
+    action: Annotated[ActionRecord, Depends(Action("get_tickets"))],
     filters: Filters,
     user: CurrentUser,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("get_tickets"))],
 ) -> TicketPage:
     """Tickets visible to the caller, newest first, filtered; follow `next_cursor` for more."""
     action.set_params(filter_params(filters))
@@ -66,10 +66,10 @@ async def list_tickets(
 
 @router.get("/{guid_ticket}", summary="Get one ticket", responses=responses(401, 404, 422))
 async def get_ticket(
+    action: Annotated[ActionRecord, Depends(Action("get_ticket"))],
     guid_ticket: uuid.UUID,
     user: CurrentUser,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("get_ticket"))],
 ) -> TicketOut:
     action.guid_ticket = guid_ticket
     return ticket_out(await service.get_ticket(session, user, guid_ticket))
@@ -81,11 +81,11 @@ async def get_ticket(
     responses=responses(400, 401, 403, 404, 409, 422),
 )
 async def change_status(
+    action: Annotated[ActionRecord, Depends(Action("change_status"))],
     guid_ticket: uuid.UUID,
     body: StatusChange,
     user: CurrentUser,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("change_status"))],
 ) -> TicketOut:
     """Move a ticket along the workflow. Agents may make every transition; the author may
     withdraw (→ closed_fail) or reopen (closed_* → open). Pass `version` to refuse a
@@ -102,10 +102,10 @@ async def change_status(
     "/{guid_ticket}/events", summary="A ticket's history", responses=responses(401, 404, 422)
 )
 async def ticket_events(
+    action: Annotated[ActionRecord, Depends(Action("get_ticket_events"))],
     guid_ticket: uuid.UUID,
     user: CurrentUser,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("get_ticket_events"))],
 ) -> EventList:
     """Every recorded change of the ticket, oldest first."""
     action.guid_ticket = guid_ticket

@@ -27,11 +27,11 @@ async def me(
     responses=responses(400, 401, 403, 404, 422),
 )
 async def set_role(
+    action: Annotated[ActionRecord, Depends(Action("set_role"))],
     discord_id: Annotated[str, Path(max_length=32, pattern=r"^\d+$")],
     body: RoleChange,
     admin: AdminUser,
     session: Session,
-    action: Annotated[ActionRecord, Depends(Action("set_role"))],
 ) -> UserOut:
     """Make a user an employee, agent or admin. A role set here sticks: Discord roles no
     longer change it at sign-in (bootstrap admins stay admins)."""
