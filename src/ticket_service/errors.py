@@ -60,12 +60,6 @@ class Conflict(AppError):
     message = "Conflict"
 
 
-class PayloadTooLarge(AppError):
-    status_code = 413
-    code = "payload_too_large"
-    message = "Request body is too large"
-
-
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"

@@ -11,11 +11,10 @@ from ticket_service.kit.schemas import StorableStr
 from ticket_service.tickets.repository import TicketFilters
 from ticket_service.tickets.schemas import Priority
 
-# PostgreSQL refuses NUL in text parameters: a 422 here, not a 500 from the query.
-
 
 def ticket_filters(
     guid_ticket: uuid.UUID | None = None,
+    # Free-text filters are StorableStr: NUL or a lone surrogate is a 422, not a 500 from SQL.
     author: Annotated[
         StorableStr | None, Query(max_length=32, description="Author's Discord id")
     ] = None,
