@@ -126,8 +126,15 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", "Invalid request", _validation_details(exc))
 
 
+# What FastAPI raises (as a 400) when a body is not decodable at all, e.g. invalid UTF-8.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     exc = cast(StarletteHTTPException, exc)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        # Malformed payloads are 422, whether the JSON or its encoding is broken.
+        return error_response(422, "validation_error", "The request body is not valid JSON")
     code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
         exc.status_code, "http_error"
     )

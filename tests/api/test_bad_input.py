@@ -24,12 +24,15 @@ async def existing(client, employee):
     return await open_ticket(client, employee, "Уже принятая заявка")
 
 
-async def test_malformed_json_is_422(client, employee, existing, database_url):
+@pytest.mark.parametrize(
+    "body",
+    [b'{"text": "half', b'{"text": "\xff\xfe not utf-8"}', b"[" * 100_00 + b"]" * 100_00],
+    ids=["truncated", "invalid-utf8", "deeply-nested"],
+)
+async def test_malformed_json_is_422(client, employee, existing, database_url, body):
     for path in ("/api/v1/tickets", "/api/tickets/open"):
         r = await client.post(
-            path,
-            content=b'{"text": "half',
-            headers={**employee, "Content-Type": "application/json"},
+            path, content=body, headers={**employee, "Content-Type": "application/json"}
         )
         assert_error(r, 422, "validation_error")
     assert count_tickets(database_url) == 1
