@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         default=None, description="redis://host:port/0; unset in `dev` = embedded Valkey"
     )
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL used in notification links"
+    )
 
     discord_client_id: str = ""
     discord_client_secret: SecretStr = SecretStr("")
@@ -53,8 +56,30 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     redis_timeout_seconds: float = Field(default=0.5, gt=0)
 
+    # Notifications: each channel is on when its setting is present.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "tickets@1440.test"
+    smtp_starttls: bool = False
+    slack_webhook_url: SecretStr | None = None
+    discord_webhook_url: SecretStr | None = None
+    discord_bot_token: SecretStr | None = None
+    webhook_urls: CommaList = []
+    webhook_secret: SecretStr = SecretStr("")
+    notify_locale: Literal["ru", "en"] = "ru"
+    notify_max_attempts: int = Field(default=10, ge=1)
+    notify_retry_base_seconds: float = Field(default=30.0, gt=0)
+    notify_timeout_seconds: float = Field(default=10.0, gt=0)
+    notify_keep_sent_days: int = Field(default=30, ge=1)
+
     @field_validator(
-        "discord_admin_role_ids", "discord_agent_role_ids", "admin_discord_ids", mode="before"
+        "discord_admin_role_ids",
+        "discord_agent_role_ids",
+        "admin_discord_ids",
+        "webhook_urls",
+        mode="before",
     )
     @classmethod
     def _comma_list(cls, value: object) -> object:
@@ -76,7 +101,16 @@ class Settings(BaseSettings):
             return value
         return None
 
-    @field_validator("redis_url", mode="before")
+    @field_validator(
+        "redis_url",
+        "smtp_host",
+        "slack_webhook_url",
+        "discord_webhook_url",
+        "discord_bot_token",
+        "smtp_username",
+        "smtp_password",
+        mode="before",
+    )
     @classmethod
     def _blank_redis(cls, value: object) -> object:
         return value or None

@@ -14,6 +14,8 @@ from ticket_service.catalog.router import router as catalog_router
 from ticket_service.config import Settings, get_settings
 from ticket_service.db import create_engine, create_sessionmaker
 from ticket_service.errors import install_error_handlers
+from ticket_service.notifications.router import router as notifications_router
+from ticket_service.notifications.service import Notifier
 from ticket_service.ops.body_limit import BodyLimitMiddleware
 from ticket_service.ops.health import router as health_router
 from ticket_service.redis import create_redis
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = create_redis(settings)
         app.state.discord = DiscordClient(settings)
+        app.state.notifier = Notifier(settings)
         try:
             yield
         finally:
@@ -70,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tickets_router,
         users_router,
         catalog_router,
+        notifications_router,
         health_router,
     ):
         app.include_router(router)

@@ -3,9 +3,19 @@
 from ticket_service.auth.models import AuthSession, OAuthState
 from ticket_service.catalog.models import Service
 from ticket_service.db import Base
+from ticket_service.notifications.models import Delivery
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
 
 metadata = Base.metadata
 
-__all__ = ["AuthSession", "OAuthState", "Service", "Ticket", "TicketEvent", "User", "metadata"]
+__all__ = [
+    "AuthSession",
+    "Delivery",
+    "OAuthState",
+    "Service",
+    "Ticket",
+    "TicketEvent",
+    "User",
+    "metadata",
+]

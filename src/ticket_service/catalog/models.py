@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Identity, String, Text
+from sqlalchemy import ARRAY, BigInteger, Boolean, Identity, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ticket_service.db import Base, Timestamped
@@ -16,3 +16,10 @@ class Service(Timestamped, Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Per-service notification overrides: its own channels instead of the global ones,
+    # and people (e.g. the service's shared inbox) to e-mail about its tickets.
+    slack_webhook_url: Mapped[str | None] = mapped_column(Text)
+    discord_webhook_url: Mapped[str | None] = mapped_column(Text)
+    notify_emails: Mapped[list[str]] = mapped_column(
+        ARRAY(String(320)), default=list, server_default="{}"
+    )

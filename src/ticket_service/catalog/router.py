@@ -8,11 +8,13 @@ from ticket_service.actions.log import Action, ActionRecord
 from ticket_service.auth.dependencies import AdminUser, CurrentUser
 from ticket_service.catalog import repository, service
 from ticket_service.catalog.schemas import (
+    NULLABLE_FIELDS,
     SLUG_PATTERN,
     ServiceCreate,
     ServiceList,
     ServiceOut,
     ServiceUpdate,
+    service_out,
 )
 from ticket_service.db import Session
 from ticket_service.errors import responses
@@ -28,7 +30,7 @@ async def list_services(
 ) -> ServiceList:
     """Active services; agents and admins also see inactive ones."""
     services = await repository.all_services(session, include_inactive=user.role_enum.is_staff)
-    return ServiceList(items=[ServiceOut.model_validate(s) for s in services])
+    return ServiceList(items=[service_out(s) for s in services])
 
 
 @router.post(
@@ -41,7 +43,7 @@ async def create_service(
     session: Session,
 ) -> ServiceOut:
     action.set_params(body.model_dump())
-    return ServiceOut.model_validate(await service.create(session, body))
+    return service_out(await service.create(session, body))
 
 
 @router.patch(
@@ -55,5 +57,12 @@ async def update_service(
     session: Session,
 ) -> ServiceOut:
     """Rename, describe, or deactivate a service (inactive ones take no new tickets)."""
-    action.set_params({"slug": slug, **body.model_dump(exclude_none=True)})
-    return ServiceOut.model_validate(await service.update(session, slug, body))
+    # Webhook URLs are credentials: the log says that they changed, not what they are.
+    changed = body.model_dump(exclude_unset=True)
+    action.set_params(
+        {
+            "slug": slug,
+            **{k: ("***" if k in NULLABLE_FIELDS and v else v) for k, v in changed.items()},
+        }
+    )
+    return service_out(await service.update(session, slug, body))

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -13,15 +13,35 @@ Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Description = Annotated[StorableStr, Field(max_length=2000)]
 
 
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
+# Webhook URLs are credentials: accepted here, never shown back.
+WebhookUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
+
+
 class ServiceOut(BaseModel):
     slug: str
     name: str
     description: str
     is_active: bool
+    notify_emails: list[str] = Field(description="Who else is e-mailed about its tickets")
+    has_slack_webhook: bool = Field(description="Its own Slack webhook replaces the global one")
+    has_discord_webhook: bool = Field(description="Its own Discord webhook replaces the global one")
     created_at: datetime
     updated_at: datetime
 
-    model_config = {"from_attributes": True}
+
+def service_out(service: Any) -> ServiceOut:
+    return ServiceOut(
+        slug=service.slug,
+        name=service.name,
+        description=service.description,
+        is_active=service.is_active,
+        notify_emails=list(service.notify_emails or []),
+        has_slack_webhook=bool(service.slack_webhook_url),
+        has_discord_webhook=bool(service.discord_webhook_url),
+        created_at=service.created_at,
+        updated_at=service.updated_at,
+    )
 
 
 class ServiceList(BaseModel):
@@ -43,3 +63,26 @@ class ServiceUpdate(RequestModel):
     name: Annotated[CleanText, Field(max_length=200)] | None = None
     description: Description | None = None
     is_active: bool | None = None
+    notify_emails: Annotated[list[Email], Field(max_length=20)] | None = None
+    slack_webhook_url: WebhookUrl | None = Field(
+        default=None, description="The service's own Slack incoming webhook; null removes it"
+    )
+    discord_webhook_url: WebhookUrl | None = Field(
+        default=None, description="The service's own Discord channel webhook; null removes it"
+    )
+
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "notify_emails": ["it-team@1440.test"],
+                    "slack_webhook_url": "https://hooks.slack.com/services/T/B/X",
+                }
+            ]
+        },
+    }
+
+
+# Fields where an explicit null means "remove"; for the others null means "leave as is".
+NULLABLE_FIELDS = frozenset({"slack_webhook_url", "discord_webhook_url"})

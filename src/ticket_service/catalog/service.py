@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.catalog import repository
 from ticket_service.catalog.models import Service
-from ticket_service.catalog.schemas import ServiceCreate, ServiceUpdate
+from ticket_service.catalog.schemas import NULLABLE_FIELDS, ServiceCreate, ServiceUpdate
 from ticket_service.errors import Conflict, NotFound
 
 
@@ -24,8 +24,9 @@ async def update(session: AsyncSession, slug: str, data: ServiceUpdate) -> Servi
     service = await repository.by_slug(session, slug)
     if service is None:
         raise NotFound(f"No service {slug!r}", code="service_not_found")
-    for field, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
-        setattr(service, field, value)
+    for field, value in data.model_dump(exclude_unset=True).items():
+        if value is not None or field in NULLABLE_FIELDS:
+            setattr(service, field, value)
     await session.flush()
     await session.refresh(service)
     return service

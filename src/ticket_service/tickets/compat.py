@@ -15,6 +15,8 @@ from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
 from ticket_service.kit.pagination import encode_cursor
+from ticket_service.notifications.dependencies import NotifierDep
+from ticket_service.notifications.service import Notifier
 from ticket_service.tickets import service
 from ticket_service.tickets.dependencies import Filters, filter_params
 from ticket_service.tickets.schemas import (
@@ -37,10 +39,10 @@ ChangeAction = Annotated[ActionRecord, Depends(Action("change_status"))]
 
 
 async def _open(
-    body: TicketCreate, user: User, session: Session, action: ActionRecord
+    body: TicketCreate, user: User, session: Session, notifier: Notifier, action: ActionRecord
 ) -> SeedTicketResponse:
     action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
-    ticket = await service.open_ticket(session, user, body, action.guid_action)
+    ticket = await service.open_ticket(session, notifier, user, body, action.guid_action)
     action.guid_ticket = ticket.id
     return SeedTicketResponse(
         response=SeedTicketResult(guid_action=action.guid_action, ticket=ticket_out(ticket))
@@ -48,12 +50,16 @@ async def _open(
 
 
 async def _change(
-    body: SeedStatusChange, user: User, session: Session, action: ActionRecord
+    body: SeedStatusChange,
+    user: User,
+    session: Session,
+    notifier: Notifier,
+    action: ActionRecord,
 ) -> SeedTicketResponse:
     action.guid_ticket = body.guid_ticket
     action.set_params({"guid_ticket": str(body.guid_ticket), "new_status": body.new_status})
     ticket = await service.change_status(
-        session, user, body.guid_ticket, body.new_status, action.guid_action
+        session, notifier, user, body.guid_ticket, body.new_status, action.guid_action
     )
     return SeedTicketResponse(
         response=SeedTicketResult(guid_action=action.guid_action, ticket=ticket_out(ticket))
@@ -62,10 +68,14 @@ async def _change(
 
 @router.post("/open", summary="Open a ticket (seed)", responses=responses(400, 401, 413, 422))
 async def open_ticket(
-    body: TicketCreate, user: CurrentUser, session: Session, action: OpenAction
+    body: TicketCreate,
+    user: CurrentUser,
+    session: Session,
+    notifier: NotifierDep,
+    action: OpenAction,
 ) -> SeedTicketResponse:
     """Open a ticket; answers the ticket and the `guid_action` of this action."""
-    return await _open(body, user, session, action)
+    return await _open(body, user, session, notifier, action)
 
 
 @router.get(
@@ -79,9 +89,10 @@ async def open_ticket_get(
     params: Annotated[TicketCreateQuery, Query()],
     user: CurrentUser,
     session: Session,
+    notifier: NotifierDep,
 ) -> SeedTicketResponse:
     """Kept for the original clients; use `POST /api/tickets/open` or `POST /api/v1/tickets`."""
-    return await _open(params, user, session, action)
+    return await _open(params, user, session, notifier, action)
 
 
 @router.post(
@@ -90,11 +101,15 @@ async def open_ticket_get(
     responses=responses(400, 401, 403, 404, 409, 422),
 )
 async def change_status(
-    body: SeedStatusChange, user: CurrentUser, session: Session, action: ChangeAction
+    body: SeedStatusChange,
+    user: CurrentUser,
+    session: Session,
+    notifier: NotifierDep,
+    action: ChangeAction,
 ) -> SeedTicketResponse:
     """Same status as now, a transition the workflow lacks or an unknown status → 400;
     not allowed → 403; unknown or invisible ticket → 404."""
-    return await _change(body, user, session, action)
+    return await _change(body, user, session, notifier, action)
 
 
 @router.get(
@@ -108,9 +123,10 @@ async def change_status_get(
     params: Annotated[SeedStatusChangeQuery, Query()],
     user: CurrentUser,
     session: Session,
+    notifier: NotifierDep,
 ) -> SeedTicketResponse:
     """Kept for the original clients; use the POST form."""
-    return await _change(params, user, session, action)
+    return await _change(params, user, session, notifier, action)
 
 
 @router.get("/get", summary="List tickets (seed)", responses=responses(400, 401, 422))

@@ -12,6 +12,7 @@ from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
 from ticket_service.kit.pagination import encode_cursor
+from ticket_service.notifications.dependencies import NotifierDep
 from ticket_service.tickets import service
 from ticket_service.tickets.dependencies import Filters, filter_params
 from ticket_service.tickets.schemas import (
@@ -38,11 +39,12 @@ async def create_ticket(
     body: TicketCreate,
     user: CurrentUser,
     session: Session,
+    notifier: NotifierDep,
     response: Response,
 ) -> TicketOut:
     """Open a ticket as the caller. The title defaults to the first line of the text."""
     action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
-    ticket = await service.open_ticket(session, user, body, action.guid_action)
+    ticket = await service.open_ticket(session, notifier, user, body, action.guid_action)
     action.guid_ticket = ticket.id
     response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
     return ticket_out(ticket)
@@ -86,6 +88,7 @@ async def change_status(
     body: StatusChange,
     user: CurrentUser,
     session: Session,
+    notifier: NotifierDep,
 ) -> TicketOut:
     """Move a ticket along the workflow. Agents may make every transition; the author may
     withdraw (→ closed_fail) or reopen (closed_* → open). Pass `version` to refuse a
@@ -93,7 +96,7 @@ async def change_status(
     action.guid_ticket = guid_ticket
     action.set_params(body.model_dump(exclude_none=True))
     ticket = await service.change_status(
-        session, user, guid_ticket, body.status, action.guid_action, body.version
+        session, notifier, user, guid_ticket, body.status, action.guid_action, body.version
     )
     return ticket_out(ticket)
 

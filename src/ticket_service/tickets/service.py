@@ -10,6 +10,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
+from ticket_service.notifications.service import Notifier
 from ticket_service.tickets import repository
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.tickets.repository import TicketFilters
@@ -37,7 +38,11 @@ def title_from_text(text: str) -> str:
 
 
 async def open_ticket(
-    session: AsyncSession, author: User, data: TicketCreate, guid_action: uuid.UUID
+    session: AsyncSession,
+    notifier: Notifier,
+    author: User,
+    data: TicketCreate,
+    guid_action: uuid.UUID,
 ) -> Ticket:
     slug = data.service or DEFAULT_SERVICE_SLUG
     service = await repository.active_service(session, slug)
@@ -54,18 +59,19 @@ async def open_ticket(
     )
     session.add(ticket)
     await session.flush()
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            kind="opened",
-            actor_id=author.id,
-            to_status=Status.open.value,
-            guid_action=guid_action,
-            data={"title": ticket.title, "priority": ticket.priority, "service": slug},
-        )
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        kind="opened",
+        actor_id=author.id,
+        to_status=Status.open.value,
+        guid_action=guid_action,
+        data={"title": ticket.title, "priority": ticket.priority, "service": slug},
     )
+    session.add(event)
     await session.flush()
-    return await _reload(session, author, ticket.id)
+    ticket = await _reload(session, author, ticket.id)
+    await notifier.on_event(session, event, ticket)
+    return ticket
 
 
 async def get_ticket(
@@ -79,6 +85,7 @@ async def get_ticket(
 
 async def change_status(
     session: AsyncSession,
+    notifier: Notifier,
     actor: User,
     guid: uuid.UUID,
     new_status: str,
@@ -101,23 +108,24 @@ async def change_status(
     ticket.closed_at = datetime.now(UTC) if new.is_closed else None
     if new is Status.processing and ticket.assignee_id is None and actor.role_enum.is_staff:
         ticket.assignee_id = actor.id  # taking a ticket into work makes you its assignee
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            kind="status_changed",
-            actor_id=actor.id,
-            from_status=current.value,
-            to_status=new.value,
-            guid_action=guid_action,
-        )
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        kind="status_changed",
+        actor_id=actor.id,
+        from_status=current.value,
+        to_status=new.value,
+        guid_action=guid_action,
     )
+    session.add(event)
     try:
         await session.flush()
     except StaleDataError as exc:  # somebody else changed it between our read and write
         raise Conflict(
             "The ticket was changed concurrently; reload and try again", code="version_conflict"
         ) from exc
-    return await _reload(session, actor, ticket.id)
+    ticket = await _reload(session, actor, ticket.id)
+    await notifier.on_event(session, event, ticket)
+    return ticket
 
 
 async def history(

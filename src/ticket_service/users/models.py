@@ -36,6 +36,9 @@ class User(Timestamped, Base):
     # Set when an admin chose the role by hand: Discord roles no longer override it at login.
     role_set_by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Per-user opt-out of the personal channels (e-mail, Discord direct message).
+    notify_email: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    notify_discord: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
 
     @property
     def role_enum(self) -> Role:

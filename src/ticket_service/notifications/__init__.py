@@ -1,0 +1,1 @@
+"""Notifications: one delivery row per (event, channel, recipient), sent by the worker."""

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ticket_service.db import Base, Timestamped
+
+
+class Channel(enum.StrEnum):
+    email = "email"
+    slack = "slack"
+    discord_webhook = "discord_webhook"
+    discord_dm = "discord_dm"
+    webhook = "webhook"
+
+
+class DeliveryStatus(enum.StrEnum):
+    pending = "pending"  # waiting for its first or next attempt
+    sent = "sent"
+    failed = "failed"  # the last attempt failed; another is scheduled
+    dead = "dead"  # gave up: permanent failure or attempts exhausted
+
+
+class Delivery(Timestamped, Base):
+    """One message to one recipient on one channel about one event.
+
+    (event, channel, recipient) is unique: it is the idempotency key, so a retried or
+    duplicated job can never send a second copy of a delivery already marked sent.
+    """
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "channel", "recipient"),
+        Index("ix_notification_deliveries_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("ticket_events.id", ondelete="CASCADE")
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    # An e-mail address, a Discord user id, or a key naming a configured URL (never the
+    # URL itself: webhook URLs are credentials).
+    recipient: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.pending.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

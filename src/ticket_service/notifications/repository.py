@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, joinedload
+
+from ticket_service.notifications.models import Delivery
+from ticket_service.notifications.recipients import Target
+from ticket_service.tickets.models import Ticket, TicketEvent
+from ticket_service.users.models import User
+
+
+async def insert_deliveries(
+    session: AsyncSession, event_id: int, targets: list[Target]
+) -> list[int]:
+    """New pending deliveries; ones that already exist (same key) are left alone."""
+    if not targets:
+        return []
+    stmt = (
+        insert(Delivery)
+        .values(
+            [
+                {"event_id": event_id, "channel": t.channel.value, "recipient": t.recipient}
+                for t in targets
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["event_id", "channel", "recipient"])
+        .returning(Delivery.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def locked_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
+    """Lock the row for the duration of one attempt: two jobs never send the same delivery."""
+    stmt = select(Delivery).where(Delivery.id == delivery_id).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def event_with_ticket(
+    session: AsyncSession, event_id: int
+) -> tuple[TicketEvent, Ticket, User | None] | None:
+    actor = aliased(User)
+    stmt = (
+        select(TicketEvent, Ticket, actor)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .outerjoin(actor, actor.id == TicketEvent.actor_id)
+        .options(joinedload(Ticket.author), joinedload(Ticket.service))
+        .where(TicketEvent.id == event_id)
+    )
+    row = (await session.execute(stmt)).one_or_none()
+    return (row[0], row[1], row[2]) if row else None
+
+
+async def deliveries(
+    session: AsyncSession, status: str | None, limit: int, before_id: int | None
+) -> list[tuple[Delivery, uuid.UUID]]:
+    """Newest first, with the ticket each one is about; limit + 1 rows tell about a next page."""
+    stmt = (
+        select(Delivery, TicketEvent.ticket_id)
+        .join(TicketEvent, TicketEvent.id == Delivery.event_id)
+        .order_by(Delivery.id.desc())
+        .limit(limit + 1)
+    )
+    if status:
+        stmt = stmt.where(Delivery.status == status)
+    if before_id is not None:
+        stmt = stmt.where(Delivery.id < before_id)
+    return [(d, t) for d, t in (await session.execute(stmt)).all()]

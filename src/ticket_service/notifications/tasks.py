@@ -1,0 +1,189 @@
+"""Jobs that deliver notifications, and the housekeeping around them."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import procrastinate
+import structlog
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from sqlalchemy import delete
+
+from ticket_service.notifications import repository
+from ticket_service.notifications.channels import (
+    DeliveryFailure,
+    PermanentFailure,
+    TemporaryFailure,
+    discord,
+    email,
+    slack,
+    webhook,
+)
+from ticket_service.notifications.messages import EventView, Message, render
+from ticket_service.notifications.models import Channel, Delivery, DeliveryStatus
+from ticket_service.notifications.recipients import Target, webhook_url
+from ticket_service.worker.registry import jobs
+from ticket_service.worker.resources import Resources, resources_of
+
+log = structlog.get_logger(__name__)
+MAX_BACKOFF_SECONDS = 6 * 3600
+
+
+class RetryLater(Exception):
+    """Raised by a job after it recorded a failed attempt: run me again at `at`."""
+
+    def __init__(self, at: datetime) -> None:
+        super().__init__(f"retry at {at.isoformat()}")
+        self.at = at
+
+
+class AtRecordedTime(BaseRetryStrategy):
+    """The delivery row decides when to retry; any other exception is retried soon, since
+    nothing was recorded (a crash between send and commit, a database hiccup)."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, RetryLater):
+            return RetryDecision(retry_at=exception.at)
+        if job.attempts >= 20:
+            return None
+        return RetryDecision(retry_in={"seconds": min(300, 2**job.attempts)})
+
+
+def backoff_seconds(base: float, attempt: int) -> float:
+    """Exponential backoff with jitter: about base·2^(attempt-1), never in lockstep."""
+    delay: float = min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1))
+    return delay * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not cryptography
+
+
+def _view(resources: Resources, event, ticket, actor) -> EventView:  # type: ignore[no-untyped-def]
+    return EventView(
+        event_id=event.id,
+        kind=event.kind,
+        occurred_at=event.created_at,
+        guid_ticket=str(ticket.id),
+        number=ticket.number,
+        title=ticket.title,
+        text=ticket.text,
+        status=ticket.status,
+        priority=ticket.priority,
+        service=ticket.service.name,
+        author=ticket.author.discord_id,
+        actor=actor.discord_id if actor else None,
+        actor_name=(actor.display_name or actor.username) if actor else None,
+        from_status=event.from_status,
+        to_status=event.to_status,
+        link=f"{resources.settings.public_url.rstrip('/')}/api/v1/tickets/{ticket.id}",
+    )
+
+
+async def _send(resources: Resources, delivery: Delivery, message: Message, service) -> None:  # type: ignore[no-untyped-def]
+    settings, http = resources.settings, resources.http
+    target = Target(Channel(delivery.channel), delivery.recipient)
+    if target.channel is Channel.email:
+        await email.send(settings, target.recipient, message, delivery.id)
+    elif target.channel is Channel.discord_dm:
+        if not settings.discord_bot_token:
+            raise PermanentFailure("DISCORD_BOT_TOKEN is no longer configured")
+        await discord.send_dm(
+            http,
+            settings.discord_api_base_url,
+            settings.discord_bot_token.get_secret_value(),
+            target.recipient,
+            message,
+        )
+    else:
+        url = webhook_url(settings, service, target)
+        if target.channel is Channel.slack:
+            await slack.send(http, url, message)
+        elif target.channel is Channel.discord_webhook:
+            await discord.send_webhook(http, url, message)
+        else:
+            await webhook.send(http, url, settings.webhook_secret.get_secret_value(), message)
+
+
+@jobs.task(name="deliver", queue="notifications", pass_context=True, retry=AtRecordedTime())
+async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
+    """Make one attempt at one delivery; record the outcome on its row."""
+    resources = resources_of(context)
+    settings = resources.settings
+    async with resources.sessionmaker() as session, session.begin():
+        delivery = await repository.locked_delivery(session, delivery_id)
+        if delivery is None:
+            log.info("delivery_gone", delivery_id=delivery_id)
+            return "gone"
+        if delivery.status in (DeliveryStatus.sent, DeliveryStatus.dead):
+            return delivery.status  # a duplicate or replayed job: nothing to do
+        found = await repository.event_with_ticket(session, delivery.event_id)
+        if found is None:  # pragma: no cover - the FK cascades deliveries away with events
+            return "gone"
+        event, ticket, actor = found
+        message = render(_view(resources, event, ticket, actor), settings.notify_locale)
+        delivery.attempts += 1
+        now = datetime.now(UTC)
+        try:
+            await _send(resources, delivery, message, ticket.service)
+        except DeliveryFailure as exc:
+            delivery.last_error = str(exc)[:1000]
+            exhausted = delivery.attempts >= settings.notify_max_attempts
+            if isinstance(exc, PermanentFailure) or exhausted:
+                delivery.status = DeliveryStatus.dead.value
+                delivery.next_attempt_at = None
+                log.warning(
+                    "delivery_dead",
+                    delivery_id=delivery_id,
+                    channel=delivery.channel,
+                    attempts=delivery.attempts,
+                    error=delivery.last_error,
+                )
+                return "dead"
+            wait = backoff_seconds(settings.notify_retry_base_seconds, delivery.attempts)
+            if isinstance(exc, TemporaryFailure) and exc.retry_after is not None:
+                wait = max(wait, exc.retry_after)  # the receiver asked us to wait this long
+            delivery.status = DeliveryStatus.failed.value
+            delivery.next_attempt_at = now + timedelta(seconds=wait)
+            retry_at = delivery.next_attempt_at
+            log.info(
+                "delivery_failed",
+                delivery_id=delivery_id,
+                channel=delivery.channel,
+                attempts=delivery.attempts,
+                retry_in=round(wait, 3),
+                error=delivery.last_error,
+            )
+        else:
+            delivery.status = DeliveryStatus.sent.value
+            delivery.sent_at = now
+            delivery.next_attempt_at = None
+            log.info("delivery_sent", delivery_id=delivery_id, channel=delivery.channel)
+            return "sent"
+    raise RetryLater(retry_at)
+
+
+@jobs.periodic(cron="*/5 * * * *", periodic_id="retry_stalled_jobs")
+@jobs.task(name="retry_stalled_jobs", queueing_lock="retry_stalled_jobs", pass_context=True)
+async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Jobs of a worker that died (SIGKILL, lost machine) go back to the queue."""
+    manager = context.app.job_manager
+    stalled = list(await manager.get_stalled_jobs())
+    for job in stalled:
+        await manager.retry_job(job)
+    if stalled:
+        log.warning("stalled_jobs_retried", count=len(stalled))
+    return len(stalled)
+
+
+@jobs.periodic(cron="41 3 * * *", periodic_id="prune_deliveries")
+@jobs.task(name="prune_deliveries", queueing_lock="prune_deliveries", pass_context=True)
+async def prune_deliveries(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Daily: forget sent deliveries older than NOTIFY_KEEP_SENT_DAYS."""
+    resources = resources_of(context)
+    cutoff = datetime.now(UTC) - timedelta(days=resources.settings.notify_keep_sent_days)
+    async with resources.sessionmaker() as session, session.begin():
+        result = await session.execute(
+            delete(Delivery).where(
+                Delivery.status == DeliveryStatus.sent.value, Delivery.sent_at < cutoff
+            )
+        )
+    return int(result.rowcount)  # type: ignore[attr-defined]

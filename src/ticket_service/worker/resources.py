@@ -1,0 +1,40 @@
+"""What jobs share inside one worker process: settings, the database, one HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import procrastinate
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ticket_service.config import Settings
+from ticket_service.db import create_engine, create_sessionmaker
+
+
+@dataclass(frozen=True)
+class Resources:
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    engine = create_engine(settings)
+    http = httpx.AsyncClient(
+        timeout=settings.notify_timeout_seconds,
+        headers={"User-Agent": "ticket-service (1440.test)"},
+    )
+    try:
+        yield Resources(settings, create_sessionmaker(engine), http)
+    finally:
+        await http.aclose()
+        await engine.dispose()
+
+
+def resources_of(context: procrastinate.JobContext) -> Resources:
+    resources: Resources = context.additional_context["resources"]
+    return resources
