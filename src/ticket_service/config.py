@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     notify_timeout_seconds: float = Field(default=10.0, gt=0)
     notify_keep_sent_days: int = Field(default=30, ge=1)
 
+    # Worker liveness. A worker whose heartbeat is older than WORKER_STALLED_AFTER_SECONDS
+    # is taken for dead (SIGKILL, lost machine) and the jobs it was running go back to the
+    # queue; every worker looks for such jobs at start-up and every
+    # WORKER_STALLED_CHECK_SECONDS. A delivery is locked while it is sent, so a job
+    # retried from a worker that was only slow never sends a second copy.
+    worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
+    worker_stalled_check_seconds: float = Field(default=60.0, gt=0)
+
     @field_validator(
         "discord_admin_role_ids",
         "discord_agent_role_ids",
@@ -114,6 +123,15 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_redis(cls, value: object) -> object:
         return value or None
+
+    @model_validator(mode="after")
+    def _heartbeat_before_stall(self) -> Settings:
+        # One late heartbeat must not make a live worker look dead.
+        if self.worker_stalled_after_seconds < 2 * self.worker_heartbeat_seconds:
+            raise ValueError(
+                "WORKER_STALLED_AFTER_SECONDS must be at least twice WORKER_HEARTBEAT_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:

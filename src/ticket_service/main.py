@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ticket_service.actions.log import ActionLogMiddleware
+from ticket_service.actions.router import router as actions_router
 from ticket_service.auth.discord import DiscordClient
 from ticket_service.auth.router import router as auth_router
 from ticket_service.catalog.router import router as catalog_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         seed_router,
         tickets_router,
+        actions_router,
         users_router,
         catalog_router,
         notifications_router,

@@ -1,5 +1,6 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
+from ticket_service.actions.models import AsyncAction
 from ticket_service.auth.models import AuthSession, OAuthState
 from ticket_service.catalog.models import Service
 from ticket_service.db import Base
@@ -10,6 +11,7 @@ from ticket_service.users.models import User
 metadata = Base.metadata
 
 __all__ = [
+    "AsyncAction",
     "AuthSession",
     "Delivery",
     "OAuthState",

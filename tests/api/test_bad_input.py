@@ -234,3 +234,13 @@ async def test_verbatim_text_is_searchable(client, employee):
     await open_ticket(client, employee, "100 готово")
     r = await client.get("/api/v1/tickets", params={"q": "100%"}, headers=employee)
     assert [t["text"] for t in r.json()["items"]] == ["100% готово_почти"]
+
+
+async def test_a_title_is_one_line(client, employee, existing, database_url):
+    for path in ("/api/v1/tickets", "/api/tickets/open"):
+        r = await client.post(
+            path, json={"text": "body", "title": "first\nsecond"}, headers=employee
+        )
+        error = assert_error(r, 422, "validation_error")
+        assert error["details"][0]["loc"][-1] == "title"
+    assert count_tickets(database_url) == 1

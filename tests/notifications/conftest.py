@@ -21,9 +21,9 @@ from ticket_service.worker.app import open_jobs
 from ticket_service.worker.resources import open_resources
 
 
-async def run_worker_until_idle(settings: Settings, timeout: float = 20.0) -> None:
+async def run_worker_until_idle(settings: Settings, within: float = 20.0) -> None:
     """Run the real worker in-process until no job is due or waiting for a retry soon."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     async with open_jobs(settings) as app, open_resources(settings) as resources:
         while True:
             await app.run_worker_async(

@@ -3,7 +3,8 @@
 The middleware opens an ActionRecord for every request and echoes its id as
 `X-Action-Id`; endpoints name the action (`Action("open_ticket")`) and fill in the
 actor, ticket and params. When the response is done the record goes to Redis with a
-TTL. Redis being down costs the record, never the request.
+TTL. Redis being down costs the record, never the request. A request queued with
+`Prefer: respond-async` gets its final record from the worker (actions/tasks.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class ActionRecord:
     actor: str | None = None
     guid_ticket: uuid.UUID | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # Accepted for the worker (202): its record must not overwrite the worker's outcome.
+    queued: bool = False
 
     def set_params(self, params: dict[str, Any]) -> None:
         self.params = {k: v for k, v in params.items() if k not in SECRET_PARAMS}
@@ -62,6 +65,11 @@ class ActionRecord:
             "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
             "request_id": self.request_id,
         }
+
+
+def body_params(body: dict[str, Any]) -> dict[str, Any]:
+    """A request body as action-log params: without the ticket text and unset fields."""
+    return {k: v for k, v in body.items() if k != "text" and v is not None}
 
 
 def current_action(request: Request) -> ActionRecord:
@@ -126,7 +134,12 @@ class ActionLogMiddleware:
             if record.type is not None:
                 redis: aioredis.Redis = scope["app"].state.redis
                 await write_record(
-                    redis, record, status_code, _error_code(error_body), self.ttl_seconds
+                    redis,
+                    record,
+                    status_code,
+                    _error_code(error_body),
+                    self.ttl_seconds,
+                    only_if_absent=record.queued,
                 )
 
 
@@ -140,10 +153,17 @@ def _error_code(body: bytes | bytearray) -> str | None:
 
 
 async def write_record(
-    redis: aioredis.Redis, record: ActionRecord, status_code: int, error: str | None, ttl: int
+    redis: aioredis.Redis,
+    record: ActionRecord,
+    status_code: int,
+    error: str | None,
+    ttl: int,
+    *,
+    only_if_absent: bool = False,
 ) -> None:
     document = record.document(status_code, error)
+    key, value = action_key(record.guid_action), json.dumps(document, default=str)
     try:
-        await redis.set(action_key(record.guid_action), json.dumps(document, default=str), ex=ttl)
+        await redis.set(key, value, ex=ttl, nx=only_if_absent)
     except (RedisError, OSError) as exc:
         log.warning("action_log_skipped", guid_action=str(record.guid_action), error=repr(exc))

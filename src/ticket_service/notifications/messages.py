@@ -78,7 +78,9 @@ def render(view: EventView, locale: str) -> Message:
     names = STATUS_NAMES[locale]
     headline = HEADLINES[locale][view.kind].format(
         number=view.number,
-        title=view.title,
+        # One line: the headline is an e-mail Subject and a Slack/Discord title, and a title
+        # sent with line breaks must neither fail the send nor add mail headers.
+        title=" ".join(view.title.split()),
         old=names.get(view.from_status or "", view.from_status),
         new=names.get(view.to_status or "", view.to_status),
     )

@@ -26,6 +26,7 @@ from ticket_service.notifications.models import Channel, Delivery, DeliveryStatu
 from ticket_service.notifications.recipients import Target, webhook_url
 from ticket_service.worker.registry import jobs
 from ticket_service.worker.resources import Resources, resources_of
+from ticket_service.worker.stalled import retry_stalled
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF_SECONDS = 6 * 3600
@@ -119,11 +120,19 @@ async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
         if found is None:  # pragma: no cover - the FK cascades deliveries away with events
             return "gone"
         event, ticket, actor = found
-        message = render(_view(resources, event, ticket, actor), settings.notify_locale)
         delivery.attempts += 1
         now = datetime.now(UTC)
         try:
-            await _send(resources, delivery, message, ticket.service)
+            try:
+                message = render(_view(resources, event, ticket, actor), settings.notify_locale)
+                await _send(resources, delivery, message, ticket.service)
+            except DeliveryFailure:
+                raise
+            except Exception as exc:
+                # A bug of ours (rendering, a header): record it where admins look, retry
+                # like any failure, and end dead rather than retry silently forever.
+                log.exception("delivery_error", delivery_id=delivery_id)
+                raise TemporaryFailure(f"internal error: {exc!r}") from exc
         except DeliveryFailure as exc:
             delivery.last_error = str(exc)[:1000]
             exhausted = delivery.attempts >= settings.notify_max_attempts
@@ -164,14 +173,11 @@ async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
 @jobs.periodic(cron="*/5 * * * *", periodic_id="retry_stalled_jobs")
 @jobs.task(name="retry_stalled_jobs", queueing_lock="retry_stalled_jobs", pass_context=True)
 async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
-    """Jobs of a worker that died (SIGKILL, lost machine) go back to the queue."""
-    manager = context.app.job_manager
-    stalled = list(await manager.get_stalled_jobs())
-    for job in stalled:
-        await manager.retry_job(job)
-    if stalled:
-        log.warning("stalled_jobs_retried", count=len(stalled))
-    return len(stalled)
+    """Jobs of a worker that died (SIGKILL, lost machine) go back to the queue. Each worker
+    also does this at start-up and every WORKER_STALLED_CHECK_SECONDS (worker/stalled.py);
+    this cluster-wide run is the backstop."""
+    settings = resources_of(context).settings
+    return await retry_stalled(context.app, settings.worker_stalled_after_seconds)
 
 
 @jobs.periodic(cron="41 3 * * *", periodic_id="prune_deliveries")

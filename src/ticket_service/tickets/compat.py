@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from ticket_service.actions.log import Action, ActionRecord
+from ticket_service.actions.router import ACCEPTED, RespondAsync, accept
 from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
@@ -66,15 +67,24 @@ async def _change(
     )
 
 
-@router.post("/open", summary="Open a ticket (seed)", responses=responses(400, 401, 413, 422))
+@router.post(
+    "/open",
+    summary="Open a ticket (seed)",
+    response_model=SeedTicketResponse,
+    responses={**ACCEPTED, **responses(400, 401, 413, 422)},
+)
 async def open_ticket(
     body: TicketCreate,
     user: CurrentUser,
     session: Session,
     notifier: NotifierDep,
     action: OpenAction,
-) -> SeedTicketResponse:
-    """Open a ticket; answers the ticket and the `guid_action` of this action."""
+    respond_async: RespondAsync,
+) -> SeedTicketResponse | Response:
+    """Open a ticket; answers the ticket and the `guid_action` of this action.
+    With `Prefer: respond-async`: 202, and the worker opens it (`Location` tells the outcome)."""
+    if respond_async:
+        return await accept(session, user, action, "seed", body)
     return await _open(body, user, session, notifier, action)
 
 
@@ -98,7 +108,8 @@ async def open_ticket_get(
 @router.post(
     "/change_status",
     summary="Change a ticket's status (seed)",
-    responses=responses(400, 401, 403, 404, 409, 422),
+    response_model=SeedTicketResponse,
+    responses={**ACCEPTED, **responses(400, 401, 403, 404, 409, 422)},
 )
 async def change_status(
     body: SeedStatusChange,
@@ -106,9 +117,13 @@ async def change_status(
     session: Session,
     notifier: NotifierDep,
     action: ChangeAction,
-) -> SeedTicketResponse:
+    respond_async: RespondAsync,
+) -> SeedTicketResponse | Response:
     """Same status as now, a transition the workflow lacks or an unknown status → 400;
-    not allowed → 403; unknown or invisible ticket → 404."""
+    not allowed → 403; unknown or invisible ticket → 404. With `Prefer: respond-async`:
+    202, and the worker makes the change; these errors then appear at `Location`."""
+    if respond_async:
+        return await accept(session, user, action, "seed", body)
     return await _change(body, user, session, notifier, action)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from ticket_service.actions.log import Action, ActionRecord
+from ticket_service.actions.router import ACCEPTED, RespondAsync, accept
 from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
@@ -32,7 +33,8 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
     "",
     status_code=201,
     summary="Open a ticket",
-    responses=responses(400, 401, 413, 422),
+    response_model=TicketOut,
+    responses={**ACCEPTED, **responses(400, 401, 413, 422)},
 )
 async def create_ticket(
     action: Annotated[ActionRecord, Depends(Action("open_ticket"))],
@@ -41,8 +43,12 @@ async def create_ticket(
     session: Session,
     notifier: NotifierDep,
     response: Response,
-) -> TicketOut:
-    """Open a ticket as the caller. The title defaults to the first line of the text."""
+    respond_async: RespondAsync,
+) -> TicketOut | Response:
+    """Open a ticket as the caller. The title defaults to the first line of the text.
+    With `Prefer: respond-async`: 202, and the worker opens it (`Location` tells the outcome)."""
+    if respond_async:
+        return await accept(session, user, action, "v1", body)
     action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
     ticket = await service.open_ticket(session, notifier, user, body, action.guid_action)
     action.guid_ticket = ticket.id

@@ -4,14 +4,22 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from ticket_service.kit.schemas import CleanText, RequestModel
 
 Priority = Literal["low", "normal", "high", "urgent"]
 ServiceSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 TicketText = Annotated[CleanText, Field(min_length=1, max_length=10000)]
-TicketTitle = Annotated[CleanText, Field(min_length=1, max_length=200)]
+
+
+def _one_line(value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError("a title is one line")
+    return value
+
+
+TicketTitle = Annotated[CleanText, Field(min_length=1, max_length=200), AfterValidator(_one_line)]
 
 
 class TicketCreate(RequestModel):

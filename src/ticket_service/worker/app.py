@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -9,10 +10,12 @@ import procrastinate
 import structlog
 
 # Importing a module registers its jobs on the blueprint.
+import ticket_service.actions.tasks
 import ticket_service.notifications.tasks  # noqa: F401
 from ticket_service.config import Settings
 from ticket_service.worker.registry import jobs, use_database
 from ticket_service.worker.resources import open_resources
+from ticket_service.worker.stalled import watch_stalled
 
 log = structlog.get_logger(__name__)
 
@@ -41,11 +44,19 @@ async def open_jobs(settings: Settings) -> AsyncIterator[procrastinate.App]:
 
 async def run_worker(settings: Settings, concurrency: int, **options: object) -> None:
     """Run until SIGTERM/SIGINT. procrastinate stops fetching, lets running jobs finish,
-    and a job interrupted by a crash is picked up again by `retry_stalled_jobs`."""
+    and a job interrupted by a crash is picked up again by `watch_stalled` (here or in
+    another worker) once the crashed worker's heartbeat is stale."""
     async with open_jobs(settings) as app, open_resources(settings) as resources:
-        await app.run_worker_async(
-            concurrency=concurrency,
-            additional_context={"resources": resources},
-            shutdown_graceful_timeout=30,
-            **options,  # type: ignore[arg-type]
-        )
+        watcher = asyncio.create_task(watch_stalled(app, settings), name="watch stalled jobs")
+        try:
+            await app.run_worker_async(
+                concurrency=concurrency,
+                additional_context={"resources": resources},
+                shutdown_graceful_timeout=30,
+                update_heartbeat_interval=settings.worker_heartbeat_seconds,
+                stalled_worker_timeout=settings.worker_stalled_after_seconds,
+                **options,  # type: ignore[arg-type]
+            )
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)

@@ -10,13 +10,22 @@ from ticket_service.notifications.channels.http import post_json
 from ticket_service.notifications.messages import Message
 
 
+def escape(text: str) -> str:
+    """Slack parses &, < and > in mrkdwn (`<!channel>`, `<@U…>`, links): user text must not."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def payload(message: Message) -> dict[str, Any]:
     v, labels = message.view, message.labels
-    facts = [f"*{labels['service']}:* {v.service}", f"*{labels['priority']}:* {v.priority}"]
+    facts = [
+        f"*{labels['service']}:* {escape(v.service)}",
+        f"*{labels['priority']}:* {escape(v.priority)}",
+    ]
     if v.actor_name:
-        facts.append(f"*{labels['by']}:* {v.actor_name}")
+        facts.append(f"*{labels['by']}:* {escape(v.actor_name)}")
     return {
-        "text": message.headline,  # shown in notifications and by clients without blocks
+        # Shown in notifications and by clients without blocks; mrkdwn, hence escaped.
+        "text": escape(message.headline),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": message.headline[:150]}},
             {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(facts)}},
