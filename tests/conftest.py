@@ -117,6 +117,9 @@ def make_settings(
         "discord_authorize_url": "https://discord.example/oauth2/authorize",
         "discord_timeout_seconds": 2.0,
         "db_pool_size": 3,
+        # Off unless a test sets them: the suite signs in many times a minute from one IP.
+        "rate_limit_per_minute": 0,
+        "auth_rate_limit_per_minute": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

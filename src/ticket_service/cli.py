@@ -48,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if command in ("api", "worker", "migrate", "dev"):
+        from ticket_service.ops.logging import configure_logging
+
+        settings = get_settings()
+        configure_logging(settings.log_format == "json" and command != "dev", settings.log_level)
     if command == "api":
         import uvicorn
 
@@ -61,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             http="httptools",
             proxy_headers=True,
             timeout_graceful_shutdown=20,
+            log_config=None,  # keep our structured logging
         )
     elif command == "worker":
         from ticket_service.worker.app import run_worker

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = "development"
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="JSON lines on stdout; `ticket-service dev` uses console"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    cors_origins: CommaList = Field(
+        default=[], description="Browser origins allowed to call the API (comma list)"
+    )
     database_url: str | None = Field(
         default=None,
         description="postgresql://user:pass@host:port/db; unset in `dev` = embedded server",
@@ -33,6 +40,7 @@ class Settings(BaseSettings):
         default=None, description="redis://host:port/0; unset in `dev` = embedded Valkey"
     )
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    metrics_token: SecretStr | None = None
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL used in notification links"
     )
@@ -55,6 +63,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     redis_timeout_seconds: float = Field(default=0.5, gt=0)
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests a minute per access token, or client IP; 0 = off"
+    )
+    auth_rate_limit_per_minute: int = Field(
+        default=30, ge=0, description="Requests a minute per client IP on /api/discord/*; 0 = off"
+    )
 
     # Notifications: each channel is on when its setting is present.
     smtp_host: str | None = None
@@ -88,6 +102,7 @@ class Settings(BaseSettings):
         "discord_agent_role_ids",
         "admin_discord_ids",
         "webhook_urls",
+        "cors_origins",
         mode="before",
     )
     @classmethod

@@ -45,9 +45,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
-        pool_timeout=5,
+        pool_timeout=2,
         # A request must not hang on a dead server: fail fast, answer 503.
-        connect_args={"connect_timeout": 3},
+        connect_args={"connect_timeout": 1},
     )
 
 

@@ -98,6 +98,7 @@ def run_dev(host: str, port: int, data_dir: str) -> int:
         database_url = settings.database_url or _embedded_postgres(data, stack)
         redis_url = settings.redis_url or _embedded_valkey(data, stack)
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url)
+        env.setdefault("LOG_FORMAT", "console")  # people read dev logs, machines read prod's
         upgrade(database_url)
         _say("migrations applied")
 

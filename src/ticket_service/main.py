@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from ticket_service.actions.log import ActionLogMiddleware
 from ticket_service.actions.router import router as actions_router
@@ -19,6 +20,9 @@ from ticket_service.notifications.router import router as notifications_router
 from ticket_service.notifications.service import Notifier
 from ticket_service.ops.body_limit import BodyLimitMiddleware
 from ticket_service.ops.health import router as health_router
+from ticket_service.ops.metrics import install_metrics
+from ticket_service.ops.rate_limit import RateLimitMiddleware
+from ticket_service.ops.security import SecurityHeadersMiddleware
 from ticket_service.redis import create_redis
 from ticket_service.tickets.compat import router as seed_router
 from ticket_service.tickets.router import router as tickets_router
@@ -67,7 +71,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(ActionLogMiddleware, ttl_seconds=settings.action_log_ttl_days * 86400)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH"],
+            allow_headers=[
+                "Authorization",
+                "access_token",
+                "Content-Type",
+                "Prefer",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "X-Action-Id",
+                "X-Request-ID",
+                "Location",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+        )
     for router in (
         auth_router,
         seed_router,
@@ -79,4 +107,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router,
     ):
         app.include_router(router)
+    install_metrics(app, settings)
     return app

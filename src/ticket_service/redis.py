@@ -4,6 +4,8 @@ treat every Redis error as "skip and count", never as a failed request."""
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from ticket_service.config import Settings
 
@@ -16,4 +18,6 @@ def create_redis(settings: Settings) -> aioredis.Redis:
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
         health_check_interval=30,
+        # No retries with backoff: a down Redis must cost one fast failure, not seconds.
+        retry=Retry(NoBackoff(), retries=0),
     )

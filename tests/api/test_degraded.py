@@ -22,7 +22,7 @@ async def test_live(client):
 async def test_ready_with_everything_up(client):
     r = await client.get("/health/ready")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "up", "redis": "up"}
+    assert r.json() == {"status": "ok", "database": "up", "migrations": "current", "redis": "up"}
 
 
 @pytest.fixture
@@ -36,7 +36,12 @@ async def test_redis_down_core_still_works(redis_down_settings, database_url):
     async with running(redis_down_settings) as (app, client):
         r = await client.get("/health/ready")
         assert r.status_code == 200
-        assert r.json() == {"status": "degraded", "database": "up", "redis": "down"}
+        assert r.json() == {
+            "status": "degraded",
+            "database": "up",
+            "migrations": "current",
+            "redis": "down",
+        }
 
         employee = await auth_headers(app, "4001")
         agent = await auth_headers(app, "4900", Role.agent)

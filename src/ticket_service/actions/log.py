@@ -22,6 +22,8 @@ from fastapi import Request
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ticket_service.ops.metrics import REDIS_ERRORS
+
 log = structlog.get_logger(__name__)
 
 KEY_PREFIX = "logs:actions:"
@@ -103,7 +105,7 @@ class ActionLogMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        request_id = _clean_request_id(headers.get(b"x-request-id", b"")) or uuid.uuid4().hex
         record = ActionRecord(
             guid_action=uuid.uuid4(),
             request_id=request_id,
@@ -128,9 +130,23 @@ class ActionLogMiddleware:
                 error_body.extend(message.get("body", b"")[:4096])
             await send(message)
 
+        structlog.contextvars.bind_contextvars(
+            request_id=request_id, guid_action=str(record.guid_action)
+        )
         try:
             await self.app(scope, receive, send_with_ids)
         finally:
+            route = scope.get("route")
+            log.info(
+                "request",
+                method=scope["method"],
+                route=getattr(route, "path", None),
+                status=status_code,
+                action=record.type,
+                actor=record.actor,
+                duration_ms=round((time.perf_counter() - record.started) * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id", "guid_action")
             if record.type is not None:
                 redis: aioredis.Redis = scope["app"].state.redis
                 await write_record(
@@ -141,6 +157,12 @@ class ActionLogMiddleware:
                     self.ttl_seconds,
                     only_if_absent=record.queued,
                 )
+
+
+def _clean_request_id(raw: bytes) -> str:
+    """A caller's X-Request-ID, if it is a plain token: it is echoed in a header and logged."""
+    value = raw.decode("latin-1")[:128]
+    return value if value and all(c.isalnum() or c in "-_.:" for c in value) else ""
 
 
 def _error_code(body: bytes | bytearray) -> str | None:
@@ -166,4 +188,5 @@ async def write_record(
     try:
         await redis.set(key, value, ex=ttl, nx=only_if_absent)
     except (RedisError, OSError) as exc:
+        REDIS_ERRORS.labels("action_log_write").inc()
         log.warning("action_log_skipped", guid_action=str(record.guid_action), error=repr(exc))

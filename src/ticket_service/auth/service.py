@@ -12,6 +12,7 @@ from ticket_service.auth.discord import DiscordClient
 from ticket_service.auth.models import AuthSession, OAuthState
 from ticket_service.config import Settings
 from ticket_service.errors import AppError, Unauthorized
+from ticket_service.ops.metrics import DISCORD_LOGINS
 from ticket_service.users import service as users
 from ticket_service.users.models import Role, User
 
@@ -58,14 +59,20 @@ async def finish_login(
     state: str | None,
 ) -> tuple[User, tokens.IssuedTokens]:
     """A state is good for exactly one attempt, whatever Discord answers."""
-    await _consume_state(session, settings, state)
     try:
-        profile = await discord.profile_for_code(code)
+        await _consume_state(session, settings, state)
+        try:
+            profile = await discord.profile_for_code(code)
+        except AppError as exc:
+            exc.keeps_changes = True  # the state was spent on this attempt: commit its removal
+            raise
+        user = await users.upsert_from_discord(session, settings, profile)
+        issued = await tokens.issue(session, settings, user)
     except AppError as exc:
-        exc.keeps_changes = True  # the state was spent on this attempt: commit its removal
+        DISCORD_LOGINS.labels(exc.code).inc()  # invalid_state, invalid_code, not_guild_member...
         raise
-    user = await users.upsert_from_discord(session, settings, profile)
-    return user, await tokens.issue(session, settings, user)
+    DISCORD_LOGINS.labels("success").inc()
+    return user, issued
 
 
 async def logout(session: AsyncSession, auth_session: AuthSession) -> None:

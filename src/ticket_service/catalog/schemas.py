@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from ticket_service.kit.schemas import CleanText, RequestModel, StorableStr
 
@@ -50,7 +50,7 @@ class ServiceList(BaseModel):
 
 class ServiceCreate(RequestModel):
     slug: Slug = Field(description="Lower-case id used in tickets, e.g. `it`, `hr`, `office`")
-    name: Annotated[CleanText, Field(max_length=200)]
+    name: Annotated[CleanText, Field(min_length=1, max_length=200)]
     description: Description = ""
 
     model_config = {
@@ -60,9 +60,10 @@ class ServiceCreate(RequestModel):
 
 
 class ServiceUpdate(RequestModel):
-    name: Annotated[CleanText, Field(max_length=200)] | None = None
+    name: Annotated[CleanText, Field(min_length=1, max_length=200)] | None = None
     description: Description | None = None
-    is_active: bool | None = None
+    # Strict: the schema says boolean; `0` or `"no"` must not deactivate a service.
+    is_active: StrictBool | None = None
     notify_emails: Annotated[list[Email], Field(max_length=20)] | None = None
     slack_webhook_url: WebhookUrl | None = Field(
         default=None, description="The service's own Slack incoming webhook; null removes it"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from ticket_service.kit.schemas import RequestModel
 
@@ -35,7 +35,8 @@ class NotificationSettings(BaseModel):
 
 
 class NotificationSettingsUpdate(RequestModel):
-    email: bool | None = None
-    discord: bool | None = None
+    # Strict: the schema says boolean, so `0`, `"no"` or `"false"` are a 422, not a silent False.
+    email: StrictBool | None = None
+    discord: StrictBool | None = None
 
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"email": False}]}}

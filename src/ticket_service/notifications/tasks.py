@@ -24,6 +24,7 @@ from ticket_service.notifications.channels import (
 from ticket_service.notifications.messages import EventView, Message, render
 from ticket_service.notifications.models import Channel, Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Target, webhook_url
+from ticket_service.ops.metrics import NOTIFICATION_ATTEMPTS
 from ticket_service.worker.registry import jobs
 from ticket_service.worker.resources import Resources, resources_of
 from ticket_service.worker.stalled import retry_stalled
@@ -146,6 +147,7 @@ async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
                     attempts=delivery.attempts,
                     error=delivery.last_error,
                 )
+                NOTIFICATION_ATTEMPTS.labels(delivery.channel, "dead").inc()
                 return "dead"
             wait = backoff_seconds(settings.notify_retry_base_seconds, delivery.attempts)
             if isinstance(exc, TemporaryFailure) and exc.retry_after is not None:
@@ -153,6 +155,7 @@ async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
             delivery.status = DeliveryStatus.failed.value
             delivery.next_attempt_at = now + timedelta(seconds=wait)
             retry_at = delivery.next_attempt_at
+            NOTIFICATION_ATTEMPTS.labels(delivery.channel, "failed").inc()
             log.info(
                 "delivery_failed",
                 delivery_id=delivery_id,
@@ -166,6 +169,7 @@ async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
             delivery.sent_at = now
             delivery.next_attempt_at = None
             log.info("delivery_sent", delivery_id=delivery_id, channel=delivery.channel)
+            NOTIFICATION_ATTEMPTS.labels(delivery.channel, "sent").inc()
             return "sent"
     raise RetryLater(retry_at)
 

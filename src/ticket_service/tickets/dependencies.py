@@ -1,15 +1,29 @@
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query
+from pydantic import BeforeValidator
 
 from ticket_service.kit.pagination import decode_cursor
 from ticket_service.kit.schemas import StorableStr
 from ticket_service.tickets.repository import TicketFilters
 from ticket_service.tickets.schemas import Priority
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
+
+
+def _not_a_number(value: object) -> object:
+    # pydantic reads a bare number as Unix time (`0.5` → 1970-01-01); the filter is ISO 8601.
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        raise ValueError("expected an ISO 8601 date-time such as 2025-01-31T09:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 def ticket_filters(
@@ -30,8 +44,8 @@ def ticket_filters(
     q: Annotated[
         StorableStr | None, Query(max_length=200, description="Text search in title and text")
     ] = None,
-    created_after: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    created_before: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,
+    created_after: Annotated[IsoDateTime | None, Query(description="ISO 8601, inclusive")] = None,
+    created_before: Annotated[IsoDateTime | None, Query(description="ISO 8601, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     # No max_length: any cursor we did not hand out, long ones too, is 400 invalid_cursor.
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstraints
 
 from ticket_service.kit.schemas import CleanText, RequestModel
 
@@ -48,7 +48,8 @@ class StatusChange(RequestModel):
     status: str = Field(
         max_length=64, description="open | processing | closed_success | closed_fail"
     )
-    version: int | None = Field(
+    # Strict: the schema says integer; `"3"` or `3.0` are a 422 like any other wrong type.
+    version: StrictInt | None = Field(
         default=None, ge=1, description="Expected current version; 409 when it moved on"
     )
 
