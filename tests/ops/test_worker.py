@@ -26,3 +26,35 @@ async def test_prune_auth_removes_only_expired_rows(app, settings, database_url)
         ).fetchone()
     assert left == [b"\x02"]
     assert status == ("succeeded",)
+
+
+async def test_job_log_lines_carry_the_job_id_and_task(app, settings, database_url) -> None:
+    import io
+    import json
+    import logging
+
+    import structlog
+
+    from ticket_service.ops.logging import configure_logging
+    from ticket_service.worker.app import bind_job_to_logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    out = io.StringIO()
+    configure_logging(json_lines=True, stream=out)
+    try:
+        async with open_jobs(settings) as jobs, open_resources(settings) as resources:
+            job_id = await prune_auth.defer_async(timestamp=0)
+            await jobs.run_worker_async(
+                wait=False,
+                install_signal_handlers=False,
+                additional_context={"resources": resources},
+                worker_middleware=[bind_job_to_logs],
+            )
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        structlog.reset_defaults()
+    lines = [json.loads(x) for x in out.getvalue().splitlines() if x.startswith("{")]
+    [pruned] = [x for x in lines if x["event"] == "pruned_auth"]
+    assert (pruned["job_id"], pruned["task"]) == (job_id, "prune_auth")

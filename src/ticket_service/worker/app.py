@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import procrastinate
 import structlog
@@ -42,6 +43,21 @@ async def open_jobs(settings: Settings) -> AsyncIterator[procrastinate.App]:
         yield jobs
 
 
+async def bind_job_to_logs(
+    call_next: Callable[[], Awaitable[Any]],
+    context: procrastinate.JobContext,
+    worker: object,
+) -> Any:
+    """Every log line of a job carries its id and task, and the guid_action that caused it
+    when the job is about one (async requests carry it in their arguments)."""
+    job = context.job
+    fields: dict[str, Any] = {"job_id": job.id, "task": job.task_name}
+    if "guid_action" in job.task_kwargs:
+        fields["guid_action"] = job.task_kwargs["guid_action"]
+    with structlog.contextvars.bound_contextvars(**fields):
+        return await call_next()
+
+
 async def run_worker(settings: Settings, concurrency: int, **options: object) -> None:
     """Run until SIGTERM/SIGINT. procrastinate stops fetching, lets running jobs finish,
     and a job interrupted by a crash is picked up again by `watch_stalled` (here or in
@@ -55,6 +71,7 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
                 shutdown_graceful_timeout=30,
                 update_heartbeat_interval=settings.worker_heartbeat_seconds,
                 stalled_worker_timeout=settings.worker_stalled_after_seconds,
+                worker_middleware=[bind_job_to_logs],
                 **options,  # type: ignore[arg-type]
             )
         finally:
