@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: install run test lint format migrate clean
+.PHONY: install run test fault-test lint format migrate clean bench
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -30,6 +30,9 @@ test: install ## pytest against real PostgreSQL + Valkey, branch coverage >= 90%
 	$(BIN)/coverage erase
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
+fault-test: install ## kill Valkey, restart PostgreSQL, kill the worker under load; check nothing is lost
+	$(BIN)/python -m faults.run
+
 lint: install ## ruff + mypy (strict on src/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -41,6 +44,11 @@ format: install
 
 migrate: install
 	$(BIN)/ticket-service migrate
+
+# make passes command-line variables (SEED=, DURATION=, WARMUP=, CONNECTIONS=, OPS=, LOADGEN=)
+# to the script in its environment.
+bench: install ## load test against a bare reference app: make bench SEED=10000 DURATION=5
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 
 from ticket_service.config import get_settings
+from ticket_service.ops.logging import LOGGING_FROM_ENV
 from ticket_service.users.models import Role
 
 
@@ -55,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_format == "json" and command != "dev", settings.log_level)
     if command == "api":
         import uvicorn
+
+        # uvicorn's worker processes (--workers N) import the app afresh: tell them to set
+        # up the same logging (create_app reads this).
+        os.environ[LOGGING_FROM_ENV] = "1"
 
         uvicorn.run(
             "ticket_service.main:create_app",

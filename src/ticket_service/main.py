@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,7 @@ from ticket_service.notifications.router import router as notifications_router
 from ticket_service.notifications.service import Notifier
 from ticket_service.ops.body_limit import BodyLimitMiddleware
 from ticket_service.ops.health import router as health_router
+from ticket_service.ops.logging import LOGGING_FROM_ENV, configure_logging
 from ticket_service.ops.metrics import install_metrics
 from ticket_service.ops.rate_limit import RateLimitMiddleware
 from ticket_service.ops.security import SecurityHeadersMiddleware
@@ -45,6 +47,8 @@ Every response carries `X-Action-Id`: the `guid_action` whose record lives at Re
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if os.environ.get(LOGGING_FROM_ENV):
+        configure_logging(settings.log_format == "json", settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

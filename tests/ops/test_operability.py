@@ -111,3 +111,23 @@ async def test_every_request_logs_one_json_line_with_its_ids(app, client, json_l
     printed = "\n".join(json.dumps(entry, ensure_ascii=False) for entry in lines)
     assert headers["Authorization"].split()[1] not in printed
     assert "секретный текст" not in printed
+
+
+async def test_an_exhausted_connection_pool_is_503_not_500(database_url, redis_url, discord):
+    settings = make_settings(database_url, redis_url, discord.url_for("/api/v10"), db_pool_size=1)
+    app = create_app(settings)
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client,
+    ):
+        headers = await auth_headers(app, "1001")
+        engine = app.state.engine
+        # Pool of 1 + overflow 1: hold both, as a burst of slow requests would.
+        async with engine.connect(), engine.connect():
+            busy = await client.get("/api/v1/tickets", headers=headers)
+        assert busy.status_code == 503
+        assert busy.json()["error"]["code"] == "database_unavailable"
+        assert busy.headers["retry-after"]
+        assert (await client.get("/api/v1/tickets", headers=headers)).status_code == 200

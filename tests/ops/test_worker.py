@@ -58,3 +58,43 @@ async def test_job_log_lines_carry_the_job_id_and_task(app, settings, database_u
     lines = [json.loads(x) for x in out.getvalue().splitlines() if x.startswith("{")]
     [pruned] = [x for x in lines if x["event"] == "pruned_auth"]
     assert (pruned["job_id"], pruned["task"]) == (job_id, "prune_auth")
+
+
+async def test_worker_restarts_its_job_loop_until_signalled(app, settings, monkeypatch) -> None:
+    """A PostgreSQL restart ends procrastinate's job loop (an error, or a clean stop after a
+    failed heartbeat); the worker starts it again and stops only on SIGTERM."""
+    import asyncio
+    import os
+    import signal
+
+    from procrastinate.exceptions import ConnectorException
+
+    from ticket_service.worker import app as worker
+
+    calls = 0
+    cancelled = asyncio.Event()
+
+    async def job_loop(**options: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectorException("the database system is shutting down")
+        if calls == 2:
+            return
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    monkeypatch.setattr(worker.jobs, "run_worker_async", job_loop)
+    monkeypatch.setattr(worker, "RESTART_SECONDS", 0.01)
+    running = asyncio.create_task(worker.run_worker(settings, concurrency=1))
+    for _ in range(500):
+        if calls == 3 or running.done():
+            break
+        await asyncio.sleep(0.01)
+    assert calls == 3
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(running, timeout=10)
+    assert cancelled.is_set()

