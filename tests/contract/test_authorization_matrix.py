@@ -1,0 +1,541 @@
+"""Who may call what: every route × every kind of caller, with the exact status expected.
+
+The table below is the authorization contract, written out from the rules (not read from
+the code under test):
+
+- no token → 401 everywhere except sign-in, health, docs; `/metrics` wants its own token;
+- employees see and act on their own tickets only: another's ticket is 404 (it does not
+  exist for them), never 403; in lists it is simply absent;
+- an author may withdraw (→ closed_fail) or reopen a ticket; any other move is 403;
+- agents and admins see and move every ticket;
+- admin-only endpoints (services create/update, roles, deliveries) are 403 for everyone
+  else, checked before the target is looked up (so no 404 leaks what exists);
+- a queued request (`GET /api/v1/actions/{guid}`) is visible to whoever sent it and to
+  admins; anybody else, agents included, gets 404.
+
+Callers: `anonymous` (no token), `author` and `other` (employees), `agent`, `admin`.
+Resources: `own` = opened/sent by the caller (the author's, for an anonymous caller);
+`others` = by another employee (for the author that is `other`, for everybody else the
+author). Every cell gets a fresh resource, so one caller's change never decides another's
+answer. A route without a row fails `test_every_route_has_a_row`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from pytest_httpserver import HTTPServer
+
+from tests.auth.discord_stub import DiscordStub, start
+from tests.conftest import make_settings
+from tests.notifications.conftest import run_worker_until_idle
+from ticket_service.auth.service import mint_token
+from ticket_service.config import Settings
+from ticket_service.users.models import Role
+
+CALLERS = ("anonymous", "author", "other", "agent", "admin")
+# A list answered 200: with or without the cell's resource in it.
+LISTED = "200 listed"
+ABSENT = "200 absent"
+
+Expected = int | str
+
+# fmt: off
+# endpoint -> case -> the exact answer to each caller (anon = anonymous).
+MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expected]]] = {
+    #                        anon    author  other   agent   admin
+    # --- seed paths ---------------------------------------------------------------------
+    "POST /api/tickets/open": {
+        "-":                (401,    200,    200,    200,    200),
+    },
+    "GET /api/tickets/open": {
+        "-":                (401,    200,    200,    200,    200),
+    },
+    "GET /api/tickets/get": {
+        "own":              (401,    LISTED, LISTED, LISTED, LISTED),
+        "others":           (401,    ABSENT, ABSENT, LISTED, LISTED),
+    },
+    "POST /api/tickets/change_status": {
+        "own, withdraw":    (401,    200,    200,    200,    200),
+        "others, withdraw": (401,    404,    404,    200,    200),
+        "own, take":        (401,    403,    403,    200,    200),
+        "others, take":     (401,    404,    404,    200,    200),
+    },
+    "GET /api/tickets/change_status": {
+        "own, withdraw":    (401,    200,    200,    200,    200),
+        "others, withdraw": (401,    404,    404,    200,    200),
+        "own, take":        (401,    403,    403,    200,    200),
+        "others, take":     (401,    404,    404,    200,    200),
+    },
+    # --- v1 tickets ---------------------------------------------------------------------
+    "POST /api/v1/tickets": {
+        "-":                (401,    201,    201,    201,    201),
+    },
+    "GET /api/v1/tickets": {
+        "own":              (401,    LISTED, LISTED, LISTED, LISTED),
+        "others":           (401,    ABSENT, ABSENT, LISTED, LISTED),
+    },
+    "GET /api/v1/tickets/{guid_ticket}": {
+        "own":              (401,    200,    200,    200,    200),
+        "others":           (401,    404,    404,    200,    200),
+    },
+    "GET /api/v1/tickets/{guid_ticket}/events": {
+        "own":              (401,    200,    200,    200,    200),
+        "others":           (401,    404,    404,    200,    200),
+    },
+    "POST /api/v1/tickets/{guid_ticket}/status": {
+        "own, withdraw":    (401,    200,    200,    200,    200),
+        "others, withdraw": (401,    404,    404,    200,    200),
+        "own, take":        (401,    403,    403,    200,    200),
+        "others, take":     (401,    404,    404,    200,    200),
+    },
+    # --- queued requests (Prefer: respond-async) ----------------------------------------
+    "GET /api/v1/actions/{guid_action}": {
+        "own":              (401,    200,    200,    200,    200),
+        "others":           (401,    404,    404,    404,    200),
+    },
+    # --- me -----------------------------------------------------------------------------
+    "GET /api/v1/me": {
+        "-":                (401,    200,    200,    200,    200),
+    },
+    "GET /api/v1/me/notifications": {
+        "-":                (401,    200,    200,    200,    200),
+    },
+    "PATCH /api/v1/me/notifications": {
+        "-":                (401,    200,    200,    200,    200),
+    },
+    # --- services -----------------------------------------------------------------------
+    "GET /api/v1/services": {
+        "-":                (401,    200,    200,    200,    200),
+        "inactive":         (401,    ABSENT, ABSENT, LISTED, LISTED),
+    },
+    "POST /api/v1/services": {
+        "-":                (401,    403,    403,    403,    201),
+    },
+    "PATCH /api/v1/services/{slug}": {
+        "existing":         (401,    403,    403,    403,    200),
+        "missing":          (401,    403,    403,    403,    404),
+    },
+    # --- users --------------------------------------------------------------------------
+    "PUT /api/v1/users/{discord_id}/role": {
+        "existing":         (401,    403,    403,    403,    200),
+        "missing":          (401,    403,    403,    403,    404),
+    },
+    # --- notification deliveries --------------------------------------------------------
+    "GET /api/v1/admin/deliveries": {
+        "-":                (401,    403,    403,    403,    200),
+    },
+    "POST /api/v1/admin/deliveries/{delivery_id}/retry": {
+        "dead":             (401,    403,    403,    403,    200),
+        "missing":          (401,    403,    403,    403,    404),
+    },
+    # --- sign-in and tokens (anonymous: no token, a refresh token nobody issued) --------
+    "GET /api/discord/auth_link": {
+        "-":                (200,    200,    200,    200,    200),
+    },
+    "GET /api/discord/auth": {
+        "-":                (200,    200,    200,    200,    200),
+    },
+    "POST /api/v1/auth/refresh": {
+        "-":                (401,    200,    200,    200,    200),
+    },
+    "POST /api/v1/auth/logout": {
+        "-":                (401,    204,    204,    204,    204),
+    },
+    # --- operations: public; /metrics wants METRICS_TOKEN, no user token opens it ---------
+    "GET /health/live": {
+        "-":                (200,    200,    200,    200,    200),
+    },
+    "GET /health/ready": {
+        "-":                (200,    200,    200,    200,    200),
+    },
+    "GET /metrics": {
+        "-":                (401,    401,    401,    401,    401),
+    },
+    "GET /openapi.json": {
+        "-":                (200,    200,    200,    200,    200),
+    },
+    "GET /docs": {
+        "-":                (200,    200,    200,    200,    200),
+    },
+    "GET /docs/oauth2-redirect": {
+        "-":                (200,    200,    200,    200,    200),
+    },
+    "GET /redoc": {
+        "-":                (200,    200,    200,    200,    200),
+    },
+}
+# fmt: on
+
+# What the author may do to an open ticket (withdraw) and what only agents may (take).
+MOVES = {"withdraw": "closed_fail", "take": "processing"}
+PEOPLE = {
+    "author": ("1001", Role.employee),
+    "other": ("1002", Role.employee),
+    "agent": ("2001", Role.agent),
+    "admin": ("3001", Role.admin),
+}
+ROLE_TARGET = "1003"  # an employee whose role the callers try to change
+
+
+@dataclass(frozen=True)
+class Person:
+    headers: dict[str, str]
+    refresh_token: str
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, discord: HTTPServer) -> Settings:
+    """The usual test settings, plus a webhook (for a dead delivery) and a metrics token."""
+    discord.expect_request("/hook", method="POST").respond_with_data("refused", status=400)
+    return make_settings(
+        database_url,
+        redis_url,
+        discord.url_for("/api/v10"),
+        webhook_urls=[discord.url_for("/hook")],
+        webhook_secret="webhook-secret",
+        metrics_token="metrics-scraper-token",
+    )
+
+
+class World:
+    """The callers, and fresh resources made through the API on demand."""
+
+    def __init__(self, client: httpx.AsyncClient, settings: Settings, stub: DiscordStub) -> None:
+        self.client = client
+        self.settings = settings
+        self.stub = stub
+        self.people: dict[str, Person] = {}
+        self._made = 0
+
+    async def add_people(self, app: FastAPI) -> None:
+        async with app.state.sessionmaker() as session:
+            for name, (discord_id, role) in PEOPLE.items():
+                _, issued = await mint_token(session, app.state.settings, discord_id, role)
+                bearer = {"Authorization": f"Bearer {issued.access_token}"}
+                self.people[name] = Person(bearer, issued.refresh_token)
+            await mint_token(session, app.state.settings, ROLE_TARGET, Role.employee)
+            await session.commit()
+
+    def headers(self, caller: str) -> dict[str, str]:
+        return {} if caller == "anonymous" else self.people[caller].headers
+
+    def unique(self, prefix: str) -> str:
+        self._made += 1
+        return f"{prefix}-{self._made}"
+
+    @staticmethod
+    def owner(caller: str, resource: str) -> str:
+        if resource == "own":
+            return "author" if caller == "anonymous" else caller
+        assert resource == "others", resource
+        return "other" if caller == "author" else "author"
+
+    async def ticket(self, owner: str) -> str:
+        r = await self.client.post(
+            "/api/v1/tickets", json={"text": self.unique("ticket")}, headers=self.headers(owner)
+        )
+        assert r.status_code == 201, r.text
+        guid: str = r.json()["guid_ticket"]
+        return guid
+
+    async def action(self, owner: str) -> str:
+        headers = {**self.headers(owner), "Prefer": "respond-async"}
+        r = await self.client.post("/api/v1/tickets", json={"text": "queued"}, headers=headers)
+        assert r.status_code == 202, r.text
+        guid: str = r.json()["guid_action"]
+        return guid
+
+    async def service(self, *, active: bool = True) -> str:
+        admin = self.headers("admin")
+        slug = self.unique("svc")
+        r = await self.client.post(
+            "/api/v1/services", json={"slug": slug, "name": slug}, headers=admin
+        )
+        assert r.status_code == 201, r.text
+        if not active:
+            r = await self.client.patch(
+                f"/api/v1/services/{slug}", json={"is_active": False}, headers=admin
+            )
+            assert r.status_code == 200, r.text
+        return slug
+
+    async def dead_delivery(self) -> int:
+        """A webhook delivery the receiver refused with 400: dead at the first attempt."""
+        await self.ticket("author")
+        await run_worker_until_idle(self.settings)
+        r = await self.client.get(
+            "/api/v1/admin/deliveries", params={"status": "dead"}, headers=self.headers("admin")
+        )
+        assert r.status_code == 200, r.text
+        delivery_id: int = r.json()["items"][0]["id"]
+        return delivery_id
+
+    async def call(self, caller: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self.headers(caller), **kwargs.pop("headers", {})}
+        return await self.client.request(method, url, headers=headers, **kwargs)
+
+
+Outcome = tuple[Expected, httpx.Response]
+Call = Callable[[World, str, str], Awaitable[Outcome]]
+
+
+def _status(r: httpx.Response) -> Outcome:
+    return r.status_code, r
+
+
+def _listing(r: httpx.Response, found: bool) -> Outcome:
+    if r.status_code != 200:
+        return r.status_code, r
+    return (LISTED if found else ABSENT), r
+
+
+async def _ticket_for(w: World, caller: str, case: str) -> tuple[str, str | None]:
+    """The cell's ticket (fresh, open) and, for status cases, the move to try."""
+    resource, _, move = case.partition(", ")
+    guid = await w.ticket(w.owner(caller, resource))
+    return guid, (MOVES[move] if move else None)
+
+
+async def seed_open_post(w: World, caller: str, case: str) -> Outcome:
+    return _status(await w.call(caller, "POST", "/api/tickets/open", json={"text": "seed"}))
+
+
+async def seed_open_get(w: World, caller: str, case: str) -> Outcome:
+    return _status(await w.call(caller, "GET", "/api/tickets/open", params={"text": "seed"}))
+
+
+async def seed_list(w: World, caller: str, case: str) -> Outcome:
+    guid, _ = await _ticket_for(w, caller, case)
+    r = await w.call(caller, "GET", "/api/tickets/get")
+    found = r.status_code == 200 and guid in {
+        t["guid_ticket"] for t in r.json()["response"]["relevant_tickets"]
+    }
+    return _listing(r, found)
+
+
+async def seed_change_post(w: World, caller: str, case: str) -> Outcome:
+    guid, status = await _ticket_for(w, caller, case)
+    body = {"guid_ticket": guid, "new_status": status}
+    return _status(await w.call(caller, "POST", "/api/tickets/change_status", json=body))
+
+
+async def seed_change_get(w: World, caller: str, case: str) -> Outcome:
+    guid, status = await _ticket_for(w, caller, case)
+    params = {"guid_ticket": guid, "new_status": status}
+    return _status(await w.call(caller, "GET", "/api/tickets/change_status", params=params))
+
+
+async def v1_create(w: World, caller: str, case: str) -> Outcome:
+    return _status(await w.call(caller, "POST", "/api/v1/tickets", json={"text": "v1"}))
+
+
+async def v1_list(w: World, caller: str, case: str) -> Outcome:
+    guid, _ = await _ticket_for(w, caller, case)
+    r = await w.call(caller, "GET", "/api/v1/tickets")
+    found = r.status_code == 200 and guid in {t["guid_ticket"] for t in r.json()["items"]}
+    return _listing(r, found)
+
+
+async def v1_get(w: World, caller: str, case: str) -> Outcome:
+    guid, _ = await _ticket_for(w, caller, case)
+    return _status(await w.call(caller, "GET", f"/api/v1/tickets/{guid}"))
+
+
+async def v1_events(w: World, caller: str, case: str) -> Outcome:
+    guid, _ = await _ticket_for(w, caller, case)
+    return _status(await w.call(caller, "GET", f"/api/v1/tickets/{guid}/events"))
+
+
+async def v1_change(w: World, caller: str, case: str) -> Outcome:
+    guid, status = await _ticket_for(w, caller, case)
+    url = f"/api/v1/tickets/{guid}/status"
+    return _status(await w.call(caller, "POST", url, json={"status": status}))
+
+
+async def get_action(w: World, caller: str, case: str) -> Outcome:
+    guid = await w.action(w.owner(caller, case))
+    return _status(await w.call(caller, "GET", f"/api/v1/actions/{guid}"))
+
+
+async def me(w: World, caller: str, case: str) -> Outcome:
+    return _status(await w.call(caller, "GET", "/api/v1/me"))
+
+
+async def my_notifications(w: World, caller: str, case: str) -> Outcome:
+    return _status(await w.call(caller, "GET", "/api/v1/me/notifications"))
+
+
+async def change_my_notifications(w: World, caller: str, case: str) -> Outcome:
+    body = {"email": False}
+    return _status(await w.call(caller, "PATCH", "/api/v1/me/notifications", json=body))
+
+
+async def list_services(w: World, caller: str, case: str) -> Outcome:
+    if case == "-":
+        return _status(await w.call(caller, "GET", "/api/v1/services"))
+    assert case == "inactive", case
+    slug = await w.service(active=False)
+    r = await w.call(caller, "GET", "/api/v1/services")
+    found = r.status_code == 200 and slug in {s["slug"] for s in r.json()["items"]}
+    return _listing(r, found)
+
+
+async def create_service(w: World, caller: str, case: str) -> Outcome:
+    slug = w.unique("new")
+    body = {"slug": slug, "name": "New service"}
+    return _status(await w.call(caller, "POST", "/api/v1/services", json=body))
+
+
+async def update_service(w: World, caller: str, case: str) -> Outcome:
+    slug = await w.service() if case == "existing" else "no-such-service"
+    body = {"description": "changed"}
+    return _status(await w.call(caller, "PATCH", f"/api/v1/services/{slug}", json=body))
+
+
+async def set_role(w: World, caller: str, case: str) -> Outcome:
+    discord_id = ROLE_TARGET if case == "existing" else "999999999"
+    url = f"/api/v1/users/{discord_id}/role"
+    return _status(await w.call(caller, "PUT", url, json={"role": "agent"}))
+
+
+async def list_deliveries(w: World, caller: str, case: str) -> Outcome:
+    return _status(await w.call(caller, "GET", "/api/v1/admin/deliveries"))
+
+
+async def retry_delivery(w: World, caller: str, case: str) -> Outcome:
+    delivery_id = await w.dead_delivery() if case == "dead" else 999999
+    url = f"/api/v1/admin/deliveries/{delivery_id}/retry"
+    return _status(await w.call(caller, "POST", url))
+
+
+async def auth_link(w: World, caller: str, case: str) -> Outcome:
+    return _status(await w.call(caller, "GET", "/api/discord/auth_link"))
+
+
+async def discord_auth(w: World, caller: str, case: str) -> Outcome:
+    """A complete sign-in; a token sent along changes nothing (sign-in is public)."""
+    code = w.stub.user(str(8000 + CALLERS.index(caller)), f"user-{caller}")
+    state = await start(w.client)
+    params = {"code": code, "state": state}
+    return _status(await w.call(caller, "GET", "/api/discord/auth", params=params))
+
+
+async def refresh(w: World, caller: str, case: str) -> Outcome:
+    token = "never-issued" if caller == "anonymous" else w.people[caller].refresh_token
+    body = {"refresh_token": token}
+    return _status(await w.call(caller, "POST", "/api/v1/auth/refresh", json=body))
+
+
+async def logout(w: World, caller: str, case: str) -> Outcome:
+    return _status(await w.call(caller, "POST", "/api/v1/auth/logout"))
+
+
+def plain_get(path: str) -> Call:
+    async def call(w: World, caller: str, case: str) -> Outcome:
+        return _status(await w.call(caller, "GET", path))
+
+    return call
+
+
+CALLS: dict[str, Call] = {
+    "POST /api/tickets/open": seed_open_post,
+    "GET /api/tickets/open": seed_open_get,
+    "GET /api/tickets/get": seed_list,
+    "POST /api/tickets/change_status": seed_change_post,
+    "GET /api/tickets/change_status": seed_change_get,
+    "POST /api/v1/tickets": v1_create,
+    "GET /api/v1/tickets": v1_list,
+    "GET /api/v1/tickets/{guid_ticket}": v1_get,
+    "GET /api/v1/tickets/{guid_ticket}/events": v1_events,
+    "POST /api/v1/tickets/{guid_ticket}/status": v1_change,
+    "GET /api/v1/actions/{guid_action}": get_action,
+    "GET /api/v1/me": me,
+    "GET /api/v1/me/notifications": my_notifications,
+    "PATCH /api/v1/me/notifications": change_my_notifications,
+    "GET /api/v1/services": list_services,
+    "POST /api/v1/services": create_service,
+    "PATCH /api/v1/services/{slug}": update_service,
+    "PUT /api/v1/users/{discord_id}/role": set_role,
+    "GET /api/v1/admin/deliveries": list_deliveries,
+    "POST /api/v1/admin/deliveries/{delivery_id}/retry": retry_delivery,
+    "GET /api/discord/auth_link": auth_link,
+    "GET /api/discord/auth": discord_auth,
+    "POST /api/v1/auth/refresh": refresh,
+    "POST /api/v1/auth/logout": logout,
+    **{
+        f"GET {path}": plain_get(path)
+        for path in (
+            "/health/live",
+            "/health/ready",
+            "/metrics",
+            "/openapi.json",
+            "/docs",
+            "/docs/oauth2-redirect",
+            "/redoc",
+        )
+    },
+}
+
+
+def served_routes(app: FastAPI) -> set[str]:
+    """Every `METHOD path` the app answers (HEAD comes with GET and is not listed)."""
+    return {
+        f"{method} {route.path}"
+        for route in iter_route_contexts(app.routes)
+        for method in (route.methods or ())
+        if method != "HEAD"
+    }
+
+
+def test_every_endpoint_in_the_table_has_a_request() -> None:
+    assert set(MATRIX) == set(CALLS)
+
+
+def test_every_route_has_a_row(app: FastAPI) -> None:
+    served = served_routes(app)
+    covered = set(MATRIX)
+    assert served - covered == set(), "routes without a row in MATRIX"
+    assert covered - served == set(), "rows for routes the app does not serve"
+    documented = {
+        f"{method.upper()} {path}"
+        for path, item in app.openapi()["paths"].items()
+        for method in item
+    }
+    assert documented <= served
+
+
+@pytest.fixture
+async def world(app: FastAPI, client: httpx.AsyncClient, discord: HTTPServer) -> World:
+    w = World(client, app.state.settings, DiscordStub(discord))
+    await w.add_people(app)
+    return w
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "case", "expected"),
+    [
+        pytest.param(
+            endpoint, case, dict(zip(CALLERS, cells, strict=True)), id=f"{endpoint} [{case}]"
+        )
+        for endpoint, cases in MATRIX.items()
+        for case, cells in cases.items()
+    ],
+)
+async def test_authorization(
+    world: World, endpoint: str, case: str, expected: dict[str, Expected]
+) -> None:
+    answers = {caller: await CALLS[endpoint](world, caller, case) for caller in CALLERS}
+    actual = {caller: outcome for caller, (outcome, _) in answers.items()}
+    wrong = [
+        f"{caller}: expected {expected[caller]}, got {outcome}: {response.text[:160]}"
+        for caller, (outcome, response) in answers.items()
+        if outcome != expected[caller]
+    ]
+    assert actual == expected, "\n".join(wrong)
