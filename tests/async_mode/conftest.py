@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,32 +15,16 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 
 from tests.factories import auth_headers
+from tests.worker import run_until_idle
 from ticket_service.config import Settings
 from ticket_service.users.models import Role
-from ticket_service.worker.app import open_jobs
-from ticket_service.worker.resources import open_resources
 
 ASYNC = {"Prefer": "respond-async"}
 
 
 async def run_worker_until_idle(settings: Settings, deadline_seconds: float = 20.0) -> None:
     """Run the real worker in-process until no queued action is left."""
-    deadline = time.monotonic() + deadline_seconds
-    async with open_jobs(settings) as app, open_resources(settings) as resources:
-        while True:
-            await app.run_worker_async(
-                wait=False,
-                install_signal_handlers=False,
-                listen_notify=False,
-                additional_context={"resources": resources},
-            )
-            if not pending_jobs(settings.database_url or "") or time.monotonic() > deadline:
-                return
-            await asyncio.sleep(0.05)
-
-
-def pending_jobs(database_url: str) -> int:
-    return len([j for j in jobs(database_url) if j["status"] in ("todo", "doing")])
+    await run_until_idle(settings, "perform_action", deadline_seconds)
 
 
 def jobs(database_url: str) -> list[dict[str, Any]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import Any
@@ -15,36 +13,14 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from tests.conftest import make_settings
+from tests.worker import run_until_idle
 from ticket_service.config import Settings
 from ticket_service.main import create_app
-from ticket_service.worker.app import open_jobs
-from ticket_service.worker.resources import open_resources
 
 
 async def run_worker_until_idle(settings: Settings, within: float = 20.0) -> None:
-    """Run the real worker in-process until no job is due or waiting for a retry soon."""
-    deadline = time.monotonic() + within
-    async with open_jobs(settings) as app, open_resources(settings) as resources:
-        while True:
-            await app.run_worker_async(
-                wait=False,
-                install_signal_handlers=False,
-                listen_notify=False,
-                additional_context={"resources": resources},
-            )
-            pending = _pending_jobs(settings.database_url or "")
-            if not pending or time.monotonic() > deadline:
-                return
-            await asyncio.sleep(0.05)
-
-
-def _pending_jobs(database_url: str) -> int:
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
-            " AND task_name = 'deliver'"
-        ).fetchone()
-    return int(row[0]) if row else 0
+    """Run the real worker in-process until no deliver job is due or running."""
+    await run_until_idle(settings, "deliver", within)
 
 
 Build = Callable[..., Any]
