@@ -42,6 +42,12 @@ then send the access token as `Authorization: Bearer <token>` (or the seed's
 `{"response": ...}`; the v1 API under `/api/v1/*` answers resources directly.
 Every response carries `X-Action-Id`: the `guid_action` whose record lives at Redis key
 `logs:actions:<guid_action>`. Errors are always `{"error": {"code", "message", "details"}}`.
+
+**Asynchronous requests**: send `Prefer: respond-async` to `POST /api/tickets/open`,
+`POST /api/tickets/change_status` or `POST /api/v1/tickets` to get 202 at once and follow
+`Location: /api/v1/actions/{guid_action}`. **Notifications** (e-mail, Slack, Discord,
+webhooks) go out from the worker for every ticket event. **Rate limits** answer 429 with
+`Retry-After` and `RateLimit-*` headers.
 """
 
 
