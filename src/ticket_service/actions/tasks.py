@@ -17,7 +17,6 @@ from ticket_service.actions.models import ActionStatus, AsyncAction
 from ticket_service.config import Settings
 from ticket_service.errors import AppError, ErrorBody
 from ticket_service.notifications.service import Notifier
-from ticket_service.redis import create_redis
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.schemas import (
     SeedStatusChange,
@@ -78,7 +77,7 @@ async def _perform(resources: Resources, guid: uuid.UUID) -> str:
         error = ErrorBody(code=exc.code, message=exc.message, details=exc.details)
         await _record(resources, guid, record, exc.status_code, error)
         return ActionStatus.failed.value
-    await _log(resources.settings, record, status_code, None)
+    await _log(resources, record, status_code, None)
     return ActionStatus.succeeded.value
 
 
@@ -145,17 +144,14 @@ async def _record(
         if action is None or ActionStatus(action.status).is_final:
             return  # an outcome, once recorded, stands
         _finish(action, status_code, None, error)
-    await _log(resources.settings, record or _action_record(action), status_code, error.code)
+    await _log(resources, record or _action_record(action), status_code, error.code)
 
 
 async def _log(
-    settings: Settings, record: ActionRecord, status_code: int, error: str | None
+    resources: Resources, record: ActionRecord, status_code: int, error: str | None
 ) -> None:
     """The seed's action log gets the outcome too; Redis being down only costs the record."""
-    if not settings.redis_url:
+    if resources.redis is None:
         return
-    redis = create_redis(settings)
-    try:
-        await write_record(redis, record, status_code, error, settings.action_log_ttl_days * 86400)
-    finally:
-        await redis.aclose()
+    ttl = resources.settings.action_log_ttl_days * 86400
+    await write_record(resources.redis, record, status_code, error, ttl)

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 import httpx
 import procrastinate
+import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ticket_service.config import Settings
 from ticket_service.db import create_engine, create_sessionmaker
+from ticket_service.redis import create_redis
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class Resources:
     settings: Settings
     sessionmaker: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
+    redis: aioredis.Redis | None  # None without REDIS_URL: the action log is skipped
 
 
 @asynccontextmanager
@@ -28,9 +31,12 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         timeout=settings.notify_timeout_seconds,
         headers={"User-Agent": "ticket-service (1440.test)"},
     )
+    redis = create_redis(settings) if settings.redis_url else None
     try:
-        yield Resources(settings, create_sessionmaker(engine), http)
+        yield Resources(settings, create_sessionmaker(engine), http, redis)
     finally:
+        if redis is not None:
+            await redis.aclose()
         await http.aclose()
         await engine.dispose()
 
