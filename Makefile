@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: install run test fault-test lint format migrate clean bench
+.PHONY: install run test fault-test lint audit format migrate clean bench
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -37,6 +37,15 @@ lint: install ## ruff + mypy (strict on src/)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The locked versions exactly (runtime and dev tools), with their hashes, so pip-audit
+# resolves nothing and installs nothing (--disable-pip). Needs the network: it asks PyPI's
+# advisory data about every pinned version; --strict fails when one cannot be checked.
+AUDIT_REQUIREMENTS := $(VENV)/audit-requirements.txt
+
+audit: install ## pip-audit the locked dependencies for known vulnerabilities (online)
+	$(UV) export --frozen --no-emit-project --format requirements-txt --quiet -o $(AUDIT_REQUIREMENTS)
+	$(BIN)/pip-audit --strict --disable-pip --progress-spinner off -r $(AUDIT_REQUIREMENTS)
 
 format: install
 	$(BIN)/ruff format .

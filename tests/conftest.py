@@ -120,6 +120,8 @@ def make_settings(
         # Off unless a test sets them: the suite signs in many times a minute from one IP.
         "rate_limit_per_minute": 0,
         "auth_rate_limit_per_minute": 0,
+        # In-process workers would all bind the default metrics port: off unless asked for.
+        "worker_metrics_port": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from ticket_service.config import get_settings
 from ticket_service.ops.logging import LOGGING_FROM_ENV
@@ -61,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # uvicorn's worker processes (--workers N) import the app afresh: tell them to set
         # up the same logging (create_app reads this).
         os.environ[LOGGING_FROM_ENV] = "1"
+        # On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to
+        # timeout_graceful_shutdown), runs the lifespan shutdown, then raises the signal
+        # again under the handler it found. The default one would turn that clean stop into
+        # "killed by SIGTERM" (exit 143); this one exits 0.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
 
         uvicorn.run(
             "ticket_service.main:create_app",
@@ -89,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif command == "token":
         return _token(args.discord_id, args.role, args.json)
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def _token(discord_id: str, role: str | None, as_json: bool) -> int:

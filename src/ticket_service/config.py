@@ -61,13 +61,23 @@ class Settings(BaseSettings):
     oauth_state_ttl_seconds: int = Field(default=600, ge=30)
     action_log_ttl_days: int = Field(default=90, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    db_pool_size: int = Field(default=10, ge=1)
+    # Connections per process: up to DB_POOL_SIZE kept open, DB_MAX_OVERFLOW more in a burst.
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_retry_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Tries of an API request whose transaction failed transiently; 1 = no replay",
+    )
     redis_timeout_seconds: float = Field(default=0.5, gt=0)
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="Requests a minute per access token, or client IP; 0 = off"
     )
     auth_rate_limit_per_minute: int = Field(
-        default=30, ge=0, description="Requests a minute per client IP on /api/discord/*; 0 = off"
+        default=30,
+        ge=0,
+        description="Requests a minute per client IP on /api/discord/*, and 401s a minute per "
+        "client IP to requests carrying a token (more such requests get 429); 0 = off",
     )
 
     # Notifications: each channel is on when its setting is present.
@@ -96,6 +106,28 @@ class Settings(BaseSettings):
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
     worker_stalled_check_seconds: float = Field(default=60.0, gt=0)
+
+    # Worker metrics and queue retention. The worker serves its own /metrics (jobs it ran,
+    # notification attempts, heartbeat) on WORKER_METRICS_HOST:WORKER_METRICS_PORT; 0 = off.
+    # Loopback by default, like `ticket-service api --host`: a container sets 0.0.0.0.
+    worker_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
+    # Finished procrastinate jobs are pruned daily: succeeded ones after JOBS_KEEP_DAYS,
+    # failed/cancelled/aborted ones after JOBS_KEEP_FAILED_DAYS (0 = kept until removed by
+    # hand), finished async actions (Prefer: respond-async) after ASYNC_ACTIONS_KEEP_DAYS.
+    jobs_keep_days: int = Field(default=7, ge=1)
+    jobs_keep_failed_days: int = Field(default=30, ge=0)
+    async_actions_keep_days: int = Field(default=7, ge=1)
+
+    # Tracing (ops/tracing.py): off unless a collector is named. The standard OTEL_* names,
+    # so the same variables configure any OpenTelemetry process; the exporter reads the
+    # others (OTEL_EXPORTER_OTLP_HEADERS, ...) from the environment itself.
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector, e.g. http://127.0.0.1:4318; unset = off"
+    )
+    otel_service_name: str | None = Field(
+        default=None, description="service.name of spans; ticket-service-api/-worker if unset"
+    )
 
     @field_validator(
         "discord_admin_role_ids",
@@ -146,6 +178,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "WORKER_STALLED_AFTER_SECONDS must be at least twice WORKER_HEARTBEAT_SECONDS"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _failed_jobs_kept_longer(self) -> Settings:
+        # The builtin pruning of failed jobs removes succeeded ones of that age too.
+        if 0 < self.jobs_keep_failed_days < self.jobs_keep_days:
+            raise ValueError("JOBS_KEEP_FAILED_DAYS must be 0 (keep) or at least JOBS_KEEP_DAYS")
         return self
 
     @model_validator(mode="after")

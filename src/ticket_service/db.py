@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ticket_service.config import Settings
-from ticket_service.errors import AppError
+from ticket_service.errors import COMMIT_DONE, COMMIT_SENT, DB_COMMIT, AppError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -42,9 +42,13 @@ class Timestamped:
 def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.sqlalchemy_url,
+        # Overflow connections are closed when returned: a pool smaller than the usual
+        # concurrency churns PostgreSQL connections (a connect and a close per request).
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        max_overflow=settings.db_max_overflow,
+        # No pre-ping (a SELECT 1 round trip per checkout): a dead pooled connection fails
+        # on the transaction's first statement, before COMMIT, and the API replays the
+        # request (ops/db_retry.py); the worker's jobs are retried by procrastinate.
         pool_timeout=2,
         # A request must not hang on a dead server: fail fast, answer 503.
         connect_args={"connect_timeout": 1},
@@ -66,13 +70,23 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except AppError as exc:
-            await (session.commit() if exc.keeps_changes else session.rollback())
+            await (_commit(request, session) if exc.keeps_changes else session.rollback())
             raise
         except BaseException:
             await session.rollback()
             raise
         else:
-            await session.commit()
+            await _commit(request, session)
+
+
+async def _commit(request: Request, session: AsyncSession) -> None:
+    # A connection lost while COMMIT is in flight leaves its outcome unknown: the error
+    # handler must not offer such a request for replay (errors.replay_reason), nor one
+    # whose changes are committed already.
+    state = request.scope.setdefault("state", {})
+    state[DB_COMMIT] = COMMIT_SENT
+    await session.commit()
+    state[DB_COMMIT] = COMMIT_DONE
 
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

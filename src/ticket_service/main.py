@@ -20,11 +20,13 @@ from ticket_service.errors import install_error_handlers
 from ticket_service.notifications.router import router as notifications_router
 from ticket_service.notifications.service import Notifier
 from ticket_service.ops.body_limit import BodyLimitMiddleware
+from ticket_service.ops.db_retry import DbRetryMiddleware
 from ticket_service.ops.health import router as health_router
 from ticket_service.ops.logging import LOGGING_FROM_ENV, configure_logging
 from ticket_service.ops.metrics import install_metrics
 from ticket_service.ops.rate_limit import RateLimitMiddleware
 from ticket_service.ops.security import SecurityHeadersMiddleware
+from ticket_service.ops.tracing import configure_tracing
 from ticket_service.redis import create_redis
 from ticket_service.tickets.compat import router as seed_router
 from ticket_service.tickets.router import router as tickets_router
@@ -46,8 +48,9 @@ Every response carries `X-Action-Id`: the `guid_action` whose record lives at Re
 **Asynchronous requests**: send `Prefer: respond-async` to `POST /api/tickets/open`,
 `POST /api/tickets/change_status` or `POST /api/v1/tickets` to get 202 at once and follow
 `Location: /api/v1/actions/{guid_action}`. **Notifications** (e-mail, Slack, Discord,
-webhooks) go out from the worker for every ticket event. **Rate limits** answer 429 with
-`Retry-After` and `RateLimit-*` headers.
+webhooks) go out from the worker for every ticket event. **Rate limits** (per token, per
+client IP without one, per client IP on sign-in and after repeated 401s to tokens) answer
+429 with `Retry-After` and `RateLimit-*` headers; `/health/*` and `/metrics` are not limited.
 """
 
 
@@ -55,10 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     if os.environ.get(LOGGING_FROM_ENV):
         configure_logging(settings.log_format == "json", settings.log_level)
+    tracing = configure_tracing(settings, "ticket-service-api")  # a no-op unless configured
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        tracing.instrument_engine(engine)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = create_redis(settings)
@@ -70,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.discord.aclose()
             await app.state.redis.aclose()
             await engine.dispose()
+            tracing.shutdown()  # sends the spans still queued
 
     app = FastAPI(
         title="ticket-service",
@@ -79,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    tracing.instrument_app(app)
     install_error_handlers(app)
+    app.add_middleware(DbRetryMiddleware, attempts=settings.db_retry_attempts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(ActionLogMiddleware, ttl_seconds=settings.action_log_ttl_days * 86400)

@@ -11,6 +11,10 @@ No operation is excluded: sign-in (`/api/discord/auth`) is fuzzed too; a generat
 is never one we handed out, so it answers 401/422 without reaching Discord. Routes kept out
 of the document (`/metrics`, `/openapi.json`, `/docs`, `/redoc`) are not fuzzed; the
 authorization matrix covers every route, those included.
+
+The big run has the rate limits off (the suite's default). A second, smaller run turns them
+on with a budget of one request a minute, so every operation's 429 is produced and checked
+against the document too.
 """
 
 from __future__ import annotations
@@ -22,13 +26,23 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.python.asgi import shutdown_lifespans
-from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    positive_data_acceptance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.conftest import make_settings
 from tests.factories import auth_headers
 from ticket_service.config import Settings
 from ticket_service.main import create_app
+from ticket_service.ops.rate_limit import exempt
 from ticket_service.users.models import Role
 
 # Generated requests per operation in the random phase, on top of the examples and the
@@ -64,7 +78,19 @@ _NOWHERE = make_settings(
     "postgresql://nobody@127.0.0.1:9/none", "redis://127.0.0.1:9/0", "http://127.0.0.1:9"
 )
 SPEC = create_app(_NOWHERE).openapi()
-schema = schemathesis.openapi.from_dict(SPEC)
+# schemathesis' statuses that reject invalid input, plus 413: an invalid body over
+# MAX_BODY_BYTES is refused before anything parses it. Which cases are generated also
+# depends on literals found in the app's modules, so an oversized one comes and goes.
+NEGATIVE_DATA_STATUSES = [
+    *("400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"),
+    "5xx",
+]
+schema = schemathesis.openapi.from_dict(
+    SPEC,
+    config=SchemathesisConfig.from_dict(
+        {"checks": {"negative_data_rejection": {"expected-statuses": NEGATIVE_DATA_STATUSES}}}
+    ),
+)
 schema.app = APP
 
 
@@ -97,15 +123,27 @@ async def admin_headers(app: FastAPI) -> dict[str, str]:
     return await auth_headers(app, "9001", Role.admin)
 
 
-@pytest.fixture
-def app_under_test(settings: Settings) -> Iterator[FastAPI]:
+def _serve(settings: Settings) -> Iterator[FastAPI]:
     application = create_app(settings)
-    # The contract checked is the one this very app serves.
+    # The contract checked is the one this very app serves, whatever its settings.
     assert application.openapi() == SPEC
     APP.target = application
     yield application
     shutdown_lifespans()  # schemathesis started its lifespan: close its pools now
     APP.target = None
+
+
+@pytest.fixture
+def app_under_test(settings: Settings) -> Iterator[FastAPI]:
+    yield from _serve(settings)
+
+
+@pytest.fixture
+def rate_limited_app_under_test(settings: Settings) -> Iterator[FastAPI]:
+    limited = settings.model_copy(
+        update={"rate_limit_per_minute": 1, "auth_rate_limit_per_minute": 1}
+    )
+    yield from _serve(limited)
 
 
 @schema.parametrize()
@@ -120,3 +158,64 @@ def test_api_keeps_its_contract(
     case: schemathesis.Case, app_under_test: FastAPI, admin_headers: dict[str, str]
 ) -> None:
     case.call_and_validate(headers=admin_headers, excluded_checks=EXCLUDED_CHECKS)
+
+
+# The rate-limited run: fewer generated requests (each case is sent twice), and only the
+# checks about what a response looks like. Which input is accepted or rejected is the big
+# run's business: here the limiter answers before any route reads the input.
+RATE_LIMITED_EXAMPLES = 5
+CONFORMANCE_CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+# The document's examples and a few random cases per operation, without the coverage phase
+# (its hundreds of boundary values all meet the same limiter). /health/* is never limited:
+# test_every_limited_operation_documents_429 holds it to that.
+LIMITED = schemathesis.openapi.from_dict(
+    SPEC, config=SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": False}}})
+).exclude(func=lambda ctx: exempt(ctx.operation.path))
+LIMITED.app = APP
+
+
+@LIMITED.parametrize()
+@settings(
+    max_examples=RATE_LIMITED_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_rate_limited_answers_keep_the_contract(
+    case: schemathesis.Case,
+    rate_limited_app_under_test: FastAPI,
+    admin_headers: dict[str, str],
+) -> None:
+    # A budget of one a minute (per token; per address on sign-in): the first call spends
+    # it, or finds it spent by an earlier case; the second is refused either way.
+    case.call(headers=admin_headers)
+    response = case.call(headers=admin_headers)
+    assert response.status_code == 429, response.text
+    case.validate_response(response, checks=CONFORMANCE_CHECKS, headers=admin_headers)
+
+
+def test_every_limited_operation_documents_429() -> None:
+    for path, item in SPEC["paths"].items():
+        for method, operation in item.items():
+            documented = operation["responses"].get("429")
+            if exempt(path):
+                assert documented is None, f"{method} {path} is never limited"
+                continue
+            assert documented is not None, f"{method} {path} does not document its 429"
+            assert documented["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorResponse"
+            }
+            assert set(documented["headers"]) == {
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            }

@@ -114,7 +114,9 @@ async def test_every_request_logs_one_json_line_with_its_ids(app, client, json_l
 
 
 async def test_an_exhausted_connection_pool_is_503_not_500(database_url, redis_url, discord):
-    settings = make_settings(database_url, redis_url, discord.url_for("/api/v10"), db_pool_size=1)
+    settings = make_settings(
+        database_url, redis_url, discord.url_for("/api/v10"), db_pool_size=1, db_max_overflow=1
+    )
     app = create_app(settings)
     async with (
         LifespanManager(app),

@@ -4,13 +4,15 @@ this code expects (503 otherwise); Redis down is only "degraded"."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import cast
 
 from alembic.script import ScriptDirectory
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ticket_service.migrate import alembic_config
 from ticket_service.ops.metrics import REDIS_ERRORS
@@ -32,13 +34,29 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
+async def _applied_migration(engine: AsyncEngine) -> str | None:
+    # The pool is not pre-pinged: after a PostgreSQL restart the first pooled connection is
+    # dead. SQLAlchemy then invalidates the pool, and one more try tells the truth.
+    try:
+        return await _query_migration(engine)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return await _query_migration(engine)
+
+
+async def _query_migration(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        query = text("SELECT version_num FROM alembic_version")
+        return cast("str | None", (await conn.execute(query)).scalar())
+
+
 @router.get("/ready", summary="Dependencies answer", responses={503: {"description": "Not ready"}})
 async def ready(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
     migrations_ok = True
     try:
-        async with request.app.state.engine.connect() as conn:
-            applied = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+        applied = await _applied_migration(request.app.state.engine)
         checks["database"] = "up"
         expected = expected_migration()
         migrations_ok = expected is None or applied == expected

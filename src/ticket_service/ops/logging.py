@@ -14,6 +14,8 @@ from typing import Any, TextIO
 
 import structlog
 
+from ticket_service.ops.tracing import add_trace_ids
+
 # Set by `ticket-service api` so each uvicorn worker process configures logging too.
 LOGGING_FROM_ENV = "TICKET_SERVICE_CONFIGURE_LOGGING"
 
@@ -32,6 +34,7 @@ def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
 def configure_logging(json_lines: bool, level: str = "INFO", stream: TextIO | None = None) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,  # nothing unless tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT)
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -60,6 +60,12 @@ COLLECTION_ERRORS = Counter(
     "Scrape-time database queries that failed (their gauges were left out)",
     ["source"],
 )
+DB_RETRIES = Counter(
+    "db_retries",
+    "API requests replayed after a transient database error (retried), or answered 503 "
+    "because the last attempt failed so too (exhausted)",
+    ["outcome"],
+)
 
 
 def _route_label(scope: Scope) -> str:
@@ -247,9 +253,22 @@ class DatabaseMetrics(Collector):
 # --- the endpoint --------------------------------------------------------------------------
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
+SCRAPE_REFUSED_MESSAGE = "/metrics needs Authorization: Bearer <METRICS_TOKEN>"
+
+
+def metrics_token_error(settings: Settings, authorization: str | None) -> str | None:
+    """Why a scrape with this Authorization header is refused (`missing_token`,
+    `invalid_token`), or None when it may read /metrics. The api and the worker both ask."""
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    if not token:  # an empty METRICS_TOKEN= line means no token, like every unset secret
+        return None
+    scheme, _, credentials = (authorization or "").partition(" ")
+    given = credentials.strip() if scheme.lower() == "bearer" else ""
+    if not given:
+        return "missing_token"
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return "invalid_token"
+    return None
 
 
 def install_metrics(
@@ -259,20 +278,15 @@ def install_metrics(
 
     The middleware is added outermost at this point, so it sees every answer, 413s too.
     `app.state.metrics.cache_seconds` may be changed later (tests set it to 0)."""
-    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
     collector = DatabaseMetrics(cache_seconds)
     app.state.metrics = collector
 
     async def metrics(request: Request) -> Response:
-        if token:  # an empty METRICS_TOKEN= line means no token, like every unset secret
-            given = _bearer(request)
-            if given is None or not hmac.compare_digest(given.encode(), token.encode()):
-                return error_response(
-                    401,
-                    "missing_token" if given is None else "invalid_token",
-                    "/metrics needs Authorization: Bearer <METRICS_TOKEN>",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+        refused = metrics_token_error(settings, request.headers.get("authorization"))
+        if refused:
+            return error_response(
+                401, refused, SCRAPE_REFUSED_MESSAGE, headers={"WWW-Authenticate": "Bearer"}
+            )
         engine: AsyncEngine | None = getattr(request.app.state, "engine", None)
         if engine is not None:
             await collector.refresh(engine)

@@ -1,37 +1,44 @@
-"""Request rate limits, counted in Redis by the `limits` library.
-
-Fixed one-minute windows (`limits`' FixedWindowRateLimiter on its RedisStorage, which
-shares the app's redis.asyncio connection pool and timeouts):
+"""Request rate limits: fixed one-minute windows counted in Redis, one round trip a request.
 
 - RATE_LIMIT_PER_MINUTE per access token (keyed by a hash of it, never the token itself),
   or per client IP for requests without one;
-- AUTH_RATE_LIMIT_PER_MINUTE per client IP on the sign-in paths `/api/discord/*`;
+- AUTH_RATE_LIMIT_PER_MINUTE per client IP on the sign-in paths `/api/discord/*`, and as
+  the budget of failed authentications per client IP (below);
 - health checks, metrics and the API docs are never limited.
 
 Every limited response carries `RateLimit-Limit`, `RateLimit-Remaining` and
 `RateLimit-Reset` (IETF draft); a refused one is 429 `rate_limited` with `Retry-After`.
 The client IP is the ASGI scope's: uvicorn resolves X-Forwarded-For from trusted proxies.
 
+Invalid tokens. A token's budget is keyed by the token, so a client spraying made-up tokens
+would get a fresh budget with each one (and cost us a database lookup each). So every 401
+answered to a request that carried a token counts against its client IP, after the response
+has gone out; once an IP has AUTH_RATE_LIMIT_PER_MINUTE of those in a window, its requests
+carrying a token get 429 before the token is looked up. Reading that counter rides in the
+same Lua call that counts the request, so legitimate traffic still costs one round trip;
+only 401s pay a second one. The price: other clients behind the same address (a NAT) are
+refused too for the rest of that minute, just as they share the anonymous budget.
+
+Why a script rather than the `limits` library: its fixed window costs three round trips
+(hit, then get + ttl for the headers) and cannot read a second key in the same call.
+
 Redis holds only counters, so a Redis that fails or is slower than REDIS_TIMEOUT_SECONDS
 lets the request through and counts it in `rate_limit_bypassed_total{reason}`. After a
 failure the limiter leaves Redis alone for COOLDOWN_SECONDS: otherwise, while Redis is
-down, every request would wait out the timeout (redis-py retries refused connections).
+down, every request would wait out the timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 import structlog
-from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import FixedWindowRateLimiter
 from prometheus_client import Counter
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,6 +60,29 @@ BYPASSED = Counter(
     ["reason"],
 )
 
+# KEYS[1]: the counter of this request's budget; KEYS[2]: its client IP's failed
+# authentications. ARGV[1]: window seconds; ARGV[2]: "1" to count the request in KEYS[1];
+# ARGV[3]: the failure budget, "0" = not checked.
+# Returns {count, ttl}: count -1 = refused for failed authentications (ttl is KEYS[2]'s),
+# count 0 = nothing counted. The window starts with its first request; the TTL is set
+# whenever it is missing, so a counter can never outlive its window by accident.
+_COUNT_SCRIPT = """
+local budget = tonumber(ARGV[3])
+if budget > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= budget then
+  return {-1, redis.call('TTL', KEYS[2])}
+end
+if ARGV[2] ~= '1' then
+  return {0, 0}
+end
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -60,6 +90,8 @@ class Verdict:
     limit: int
     remaining: int
     reset_seconds: int
+    # Refused because the client IP spent its budget of failed authentications.
+    auth_failures: bool = False
 
     def headers(self) -> dict[str, str]:
         return {
@@ -69,7 +101,17 @@ class Verdict:
         }
 
 
-def _exempt(path: str) -> bool:
+@dataclass(frozen=True)
+class Rule:
+    """What one request is checked against."""
+
+    limit: int  # this request's budget; 0 = the request itself is not counted
+    key: str
+    failures_key: str | None  # the client IP's failed authentications, for token requests
+
+
+def exempt(path: str) -> bool:
+    """Paths the limiter never answers 429 on (so their OpenAPI entries do not list it)."""
     return any(path == p or path.startswith(p + "/") for p in EXEMPT_PATHS)
 
 
@@ -83,10 +125,6 @@ def _token(scope: Scope) -> str | None:
     return seed or None
 
 
-def _per_minute(amount: int) -> RateLimitItem | None:
-    return RateLimitItemPerMinute(amount) if amount > 0 else None
-
-
 def _client_ip(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
@@ -97,11 +135,11 @@ class RateLimitMiddleware:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.api_limit = _per_minute(settings.rate_limit_per_minute)
-        self.auth_limit = _per_minute(settings.auth_rate_limit_per_minute)
+        self.api_limit = settings.rate_limit_per_minute
+        self.auth_limit = settings.auth_rate_limit_per_minute
         self.timeout = settings.redis_timeout_seconds
         self._redis: aioredis.Redis | None = None
-        self._limiter: FixedWindowRateLimiter | None = None
+        self._script: AsyncScript | None = None
         self._cooldown_until = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -109,78 +147,113 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         rule = self._rule(scope)
-        verdict = await self._check(scope, *rule) if rule else None
-        if verdict is None:
+        if rule is None:
             await self.app(scope, receive, send)
             return
-        if not verdict.allowed:
-            retry_after = str(max(1, verdict.reset_seconds))
-            response = error_response(
-                429,
-                "rate_limited",
-                f"Too many requests; retry in {retry_after} s",
-                {"limit": verdict.limit, "window_seconds": WINDOW_SECONDS},
-                headers={**verdict.headers(), "Retry-After": retry_after},
-            )
-            await response(scope, receive, send)
+        verdict = await self._check(scope, rule)
+        if verdict is not None and not verdict.allowed:
+            await self._refuse(verdict)(scope, receive, send)
             return
-        extra = [(k.lower().encode(), v.encode()) for k, v in verdict.headers().items()]
+        extra: list[tuple[bytes, bytes]] = []
+        if verdict is not None and verdict.limit:  # counted against a budget: say which
+            extra = [(k.lower().encode(), v.encode()) for k, v in verdict.headers().items()]
+        status = 0
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+        if status == 401 and rule.failures_key is not None:
+            # The client has its answer already: this costs the 401s, not the caller.
+            await self._count_failure(scope, rule.failures_key)
 
-    def _rule(self, scope: Scope) -> tuple[RateLimitItem, str, str] | None:
-        """(limit, namespace, identity) for this request, or None when it is not limited."""
+    def _rule(self, scope: Scope) -> Rule | None:
+        """This request's budget, or None when nothing limits it."""
         path: str = scope["path"]
-        if _exempt(path):
+        if exempt(path):
             return None
+        ip = _client_ip(scope)
         if path.startswith(AUTH_PATHS):
-            return (self.auth_limit, "auth", f"ip:{_client_ip(scope)}") if self.auth_limit else None
-        if self.api_limit is None:
-            return None
+            return (
+                Rule(self.auth_limit, f"{KEY_PREFIX}:auth:ip:{ip}", None)
+                if self.auth_limit
+                else None
+            )
         token = _token(scope)
+        failures_key = f"{KEY_PREFIX}:auth_failures:ip:{ip}" if token and self.auth_limit else None
+        if not self.api_limit:
+            return Rule(0, "", failures_key) if failures_key else None
         if token is None:
-            return self.api_limit, "api", f"ip:{_client_ip(scope)}"
+            return Rule(self.api_limit, f"{KEY_PREFIX}:api:ip:{ip}", None)
         digest = hashlib.sha256(token.encode("latin-1", "replace")).hexdigest()[:32]
-        return self.api_limit, "api", f"token:{digest}"
+        return Rule(self.api_limit, f"{KEY_PREFIX}:api:token:{digest}", failures_key)
 
-    async def _check(
-        self, scope: Scope, item: RateLimitItem, namespace: str, identity: str
-    ) -> Verdict | None:
-        """Counts the request; None when Redis could not answer in time (fail open)."""
-        if time.monotonic() < self._cooldown_until:
-            BYPASSED.labels(reason="cooldown").inc()
+    async def _check(self, scope: Scope, rule: Rule) -> Verdict | None:
+        """Counts the request: one call. None when Redis could not answer in time (fail open)."""
+        # The script takes both keys always; one that is not used is passed twice.
+        failures_key = rule.failures_key or rule.key
+        budget = self.auth_limit if rule.failures_key else 0
+        result = await self._run(
+            scope, [rule.key or failures_key, failures_key], [int(rule.limit > 0), budget]
+        )
+        if result is None:
             return None
-        limiter = self._limiter_for(scope["app"].state.redis)
+        count, ttl = result
+        if count < 0:
+            return Verdict(False, budget, 0, max(0, ttl), auth_failures=True)
+        if count == 0:
+            return Verdict(True, 0, 0, 0)
+        return Verdict(count <= rule.limit, rule.limit, max(0, rule.limit - count), max(0, ttl))
+
+    async def _count_failure(self, scope: Scope, failures_key: str) -> None:
+        await self._run(scope, [failures_key, failures_key], [1, 0], gate=False)
+
+    async def _run(
+        self, scope: Scope, keys: list[str], args: list[int], *, gate: bool = True
+    ) -> tuple[int, int] | None:
+        """One EVALSHA of the script. `gate`: the request waits on this answer, so a failure
+        lets it through unchecked and counts in `rate_limit_bypassed_total`."""
+        if time.monotonic() < self._cooldown_until:
+            if gate:
+                BYPASSED.labels(reason="cooldown").inc()
+            return None
+        script = self._script_for(scope["app"].state.redis)
         try:
             async with asyncio.timeout(self.timeout):
-                allowed = await limiter.hit(item, namespace, identity)
-                stats = await limiter.get_window_stats(item, namespace, identity)
+                count, ttl = await script(keys=keys, args=[WINDOW_SECONDS, *args])
         except (TimeoutError, RedisError, OSError) as exc:
             timed_out = isinstance(exc, TimeoutError | RedisTimeoutError)
-            BYPASSED.labels(reason="timeout" if timed_out else "redis_error").inc()
+            if gate:
+                BYPASSED.labels(reason="timeout" if timed_out else "redis_error").inc()
             self._cooldown_until = time.monotonic() + COOLDOWN_SECONDS
-            log.warning("rate_limit_bypassed", error=repr(exc))
+            event = "rate_limit_bypassed" if gate else "rate_limit_failure_not_counted"
+            log.warning(event, error=repr(exc))
             return None
-        return Verdict(
-            allowed=allowed,
-            limit=item.amount,
-            remaining=stats.remaining,
-            reset_seconds=max(0, math.ceil(stats.reset_time - time.time())),
-        )
+        return int(count), int(ttl)
 
-    def _limiter_for(self, redis: aioredis.Redis) -> FixedWindowRateLimiter:
-        # Built on first use: the app's client exists only once the lifespan has started.
-        if self._limiter is None or self._redis is not redis:
-            storage = RedisStorage(
-                "async+redis://",
-                implementation="redispy",
-                key_prefix=KEY_PREFIX,
-                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
-            )
-            self._limiter, self._redis = FixedWindowRateLimiter(storage), redis
-        return self._limiter
+    def _script_for(self, redis: aioredis.Redis) -> AsyncScript:
+        # Registered on first use: the app's client exists only once the lifespan has started.
+        # redis-py sends EVALSHA and loads the script only if the server answers NOSCRIPT.
+        if self._script is None or self._redis is not redis:
+            self._script, self._redis = redis.register_script(_COUNT_SCRIPT), redis
+        return self._script
+
+    @staticmethod
+    def _refuse(verdict: Verdict) -> ASGIApp:
+        retry_after = str(max(1, verdict.reset_seconds))
+        reason = (
+            "Too many failed authentications from this address"
+            if verdict.auth_failures
+            else "Too many requests"
+        )
+        return error_response(
+            429,
+            "rate_limited",
+            f"{reason}; retry in {retry_after} s",
+            {"limit": verdict.limit, "window_seconds": WINDOW_SECONDS},
+            headers={**verdict.headers(), "Retry-After": retry_after},
+        )

@@ -13,9 +13,13 @@ import procrastinate
 import structlog
 
 # Importing a module registers its jobs on the blueprint.
+import ticket_service.actions.pruning
 import ticket_service.actions.tasks
-import ticket_service.notifications.tasks  # noqa: F401
+import ticket_service.notifications.tasks
+import ticket_service.worker.pruning  # noqa: F401
 from ticket_service.config import Settings
+from ticket_service.ops.tracing import trace_job
+from ticket_service.worker.metrics import JOB_LOOP_UP, beat, count_job, serve_metrics
 from ticket_service.worker.registry import jobs, use_database
 from ticket_service.worker.resources import open_resources
 from ticket_service.worker.stalled import watch_stalled
@@ -82,10 +86,21 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
         if running is not None:
             running.cancel()  # procrastinate shuts down gracefully when cancelled
 
+    def job_loop_running() -> bool:
+        return running is not None and not running.done()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
-    async with open_jobs(settings) as app, open_resources(settings) as resources:
+    # Metrics outermost: scrapes are answered until the last job of a graceful stop ended.
+    async with (
+        serve_metrics(settings),
+        open_jobs(settings) as app,
+        open_resources(settings) as resources,
+    ):
         watcher = asyncio.create_task(watch_stalled(app, settings), name="watch stalled jobs")
+        heartbeat = asyncio.create_task(
+            beat(job_loop_running, settings.worker_heartbeat_seconds), name="metrics heartbeat"
+        )
         try:
             while not stopping.is_set():
                 running = asyncio.create_task(
@@ -95,12 +110,13 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
                         shutdown_graceful_timeout=30,
                         update_heartbeat_interval=settings.worker_heartbeat_seconds,
                         stalled_worker_timeout=settings.worker_stalled_after_seconds,
-                        worker_middleware=[bind_job_to_logs],
+                        worker_middleware=[trace_job, bind_job_to_logs, count_job],
                         install_signal_handlers=False,  # ours above: they tell stop from crash
                         **options,  # type: ignore[arg-type]
                     ),
                     name="procrastinate worker",
                 )
+                JOB_LOOP_UP.set(1)
                 try:
                     await running
                 except asyncio.CancelledError:
@@ -108,6 +124,8 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
                         raise
                 except Exception:
                     log.exception("worker_loop_failed")
+                finally:
+                    JOB_LOOP_UP.set(0)
                 if stopping.is_set() or options.get("wait") is False:
                     break
                 log.warning("worker_loop_restarting", in_seconds=RESTART_SECONDS)
@@ -117,4 +135,5 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
             watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            heartbeat.cancel()
+            await asyncio.gather(watcher, heartbeat, return_exceptions=True)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ticket_service.config import Settings
 from ticket_service.db import create_engine, create_sessionmaker
+from ticket_service.ops.tracing import configure_tracing
 from ticket_service.redis import create_redis
 
 
@@ -27,6 +28,8 @@ class Resources:
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     engine = create_engine(settings)
+    tracing = configure_tracing(settings, "ticket-service-worker")  # a no-op unless configured
+    tracing.instrument_engine(engine)
     http = httpx.AsyncClient(
         timeout=settings.notify_timeout_seconds,
         headers={"User-Agent": "ticket-service (1440.test)"},
@@ -39,6 +42,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             await redis.aclose()
         await http.aclose()
         await engine.dispose()
+        tracing.shutdown()  # sends the spans still queued
 
 
 def resources_of(context: procrastinate.JobContext) -> Resources:
