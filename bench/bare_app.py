@@ -152,6 +152,12 @@ async def change_status(request: Request) -> Response:
     return JSONResponse(_out(row))
 
 
+async def hook(request: Request) -> Response:
+    """The webhook receiver of the service's notifications during the run: read, accept."""
+    await request.body()
+    return Response(status_code=204)
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     global pool, general_service_id
@@ -179,6 +185,7 @@ app = Starlette(
         Route("/api/v1/tickets", list_page, methods=["GET"]),
         Route("/api/v1/tickets/{guid}", get_one, methods=["GET"]),
         Route("/api/v1/tickets/{guid}/status", change_status, methods=["POST"]),
+        Route("/hook", hook, methods=["POST"]),
     ],
     lifespan=lifespan,
 )

@@ -3,18 +3,20 @@
 Starts an embedded PostgreSQL and Valkey in a temporary directory (deleted at the end),
 migrates, seeds SEED tickets with plain SQL, mints tokens with `ticket-service token`,
 starts `ticket-service api --workers 2` + `ticket-service worker` and `bench/bare_app.py`
-(uvicorn, 2 workers, same database), then measures each operation at each concurrency
-with wrk (bench/wrk/tickets.lua) or, without wrk, a Python load generator. Prints one
-table and writes it as JSON to bench/results/<timestamp>.json.
+(uvicorn, 2 workers, same database; it also receives the service's webhook notifications,
+so every event costs a delivery row and a job as in production), then measures each
+operation at each concurrency with wrk (bench/wrk/tickets.lua) or, without wrk, a Python
+load generator. Prints one table and writes it as JSON to bench/results/<timestamp>.json.
 
 Settings (environment, or make variables of the same name):
 SEED (100000), DURATION (15 s), WARMUP (3 s), CONNECTIONS ("32,128"), OPS
-("open,list,status,mixed"), LOADGEN ("auto" | "wrk" | "python").
+("open,list,status,mixed"; also "get"), LOADGEN ("auto" | "wrk" | "python"), BENCH_LOGS
+(a directory to keep the servers' logs in).
 """
 
 # A load-test driver, not the service: it runs its own tools (wrk, our CLI) with fixed
 # arguments, asserts on its own set-up and picks requests at random.
-# ruff: noqa: S101, S310, S311, S603, S607
+# ruff: noqa: S101, S106, S310, S311, S603, S607
 
 from __future__ import annotations
 
@@ -77,8 +79,8 @@ def start_postgres(tmp: Path, stack: ExitStack) -> str:
     admin_url = server.get_uri()
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {DATABASE}")
-    # max_connections stays at 100: 2 api processes x (10 + 10 overflow), the bare app's
-    # 2 x 20, the worker and the seeding fit.
+    # max_connections stays at 100: 2 api processes x (16 + 4 overflow), the bare app's
+    # 2 x 16, the worker (4 + 2, and procrastinate's own pool) and the seeding fit.
     return urlunsplit(urlsplit(admin_url)._replace(path=f"/{DATABASE}"))
 
 
@@ -226,7 +228,7 @@ def reset_pool(database_url: str, pool: list[str]) -> None:
         )
 
 
-def quiesce(database_url: str, limit: float = 60) -> None:
+def quiesce(database_url: str, limit: float = 120) -> None:
     """Wait until no server is still working a request of the previous run.
 
     wrk stops sending at its deadline, but a server that fell behind keeps working the
@@ -243,7 +245,12 @@ def quiesce(database_url: str, limit: float = 60) -> None:
                 "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction') "
                 "AND query NOT ILIKE '%%procrastinate%%'"
             ).fetchone()
-            quiet = quiet + 1 if row and row[0] == 0 else 0
+            # ... and the worker has sent the notifications of the previous run.
+            jobs = conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+            ).fetchone()
+            idle = row and row[0] == 0 and jobs and jobs[0] == 0
+            quiet = quiet + 1 if idle else 0
             time.sleep(0.2)
     if quiet < 3:
         say(f"the servers were still busy {limit:.0f} s after the run; going on")
@@ -521,6 +528,9 @@ def main() -> int:
             ENVIRONMENT="development",
             # The limiter still runs (one Redis round trip a request), it just never says no.
             RATE_LIMIT_PER_MINUTE="1000000000",
+            DB_POOL_SIZE="16",
+            DB_MAX_OVERFLOW="4",
+            WORKER_METRICS_PORT="0",
             LOG_FORMAT="json",
             PYTHONPATH=str(ROOT),
         )
@@ -544,13 +554,22 @@ def main() -> int:
         }
 
         api_port, bare_port = free_port(), free_port()
+        # Every event gets a delivery row and a job in its transaction, as in production:
+        # one webhook, received by the bare app (it answers 204 and does nothing else).
+        env.update(WEBHOOK_URLS=f"http://127.0.0.1:{bare_port}/hook", WEBHOOK_SECRET="bench")
         api_log, worker_log, bare_log = tmp / "api.log", tmp / "worker.log", tmp / "bare.log"
         children: list[subprocess.Popen[bytes]] = []
         stack.callback(stop, children)
         api = spawn([*CLI, "api", "--port", str(api_port), "--workers", "2"], env, api_log)
         children.append(api)
-        children.append(spawn([*CLI, "worker"], env, worker_log))
-        bare_env = dict(env, BARE_DATABASE_URL=database_url, BARE_TOKENS=json.dumps(bare_tokens))
+        worker_env = dict(env, DB_POOL_SIZE="4", DB_MAX_OVERFLOW="2")
+        children.append(spawn([*CLI, "worker"], worker_env, worker_log))
+        bare_env = dict(
+            env,
+            BARE_DATABASE_URL=database_url,
+            BARE_TOKENS=json.dumps(bare_tokens),
+            BARE_POOL_SIZE="16",
+        )
         bare = spawn(
             [
                 sys.executable,
@@ -626,6 +645,11 @@ def main() -> int:
                     f"{route} {status}: {n}" for (route, status), n in failures.most_common()
                 )
             )
+        if keep_logs := os.environ.get("BENCH_LOGS"):
+            Path(keep_logs).mkdir(parents=True, exist_ok=True)
+            for log in (api_log, worker_log, bare_log):
+                shutil.copy(log, Path(keep_logs) / log.name)
+            say(f"server logs copied to {keep_logs}")
         for log in (api_log, worker_log, bare_log):
             text = log.read_text(errors="replace")
             if (count := text.count("Traceback")) > 0:

@@ -93,8 +93,8 @@ async def test_the_loser_of_a_concurrent_change_leaves_no_trace(build, database_
     guid = ticket["guid_ticket"]
 
     # Hold the ticket's row (as an UPDATE would; foreign-key checks still pass) so both
-    # requests read version 1, write their event and then queue on their UPDATE: the first
-    # to get the row commits, the second finds the version moved on after its event exists.
+    # requests read version 1 and queue on their UPDATE (a change writes the ticket before
+    # its event): the first to get the row commits, the second finds the version moved on.
     async with (
         await psycopg.AsyncConnection.connect(database_url) as holder,
         await psycopg.AsyncConnection.connect(database_url, autocommit=True) as watcher,
@@ -115,10 +115,10 @@ async def test_the_loser_of_a_concurrent_change_leaves_no_trace(build, database_
     [loser] = [r.json() for r in responses if r.status_code == 409]
     assert loser["error"]["code"] == "version_conflict"
 
-    # The loser had written its event (it took an id) before the conflict rolled it back.
+    # The loser stopped at its UPDATE: it never wrote an event (no id was even taken).
     events = event_ids(database_url)
     assert len(events) == 2
-    assert _last_event_id(database_url) == 3
+    assert _last_event_id(database_url) == 2
     # One event per committed change, one delivery per event, one job per delivery.
     rows = deliveries(database_url)
     assert [r["event_id"] for r in rows] == events

@@ -87,7 +87,7 @@ class Action:
     def __init__(self, type_: str) -> None:
         self.type = type_
 
-    def __call__(self, request: Request) -> ActionRecord:
+    async def __call__(self, request: Request) -> ActionRecord:
         record = current_action(request)
         record.type = self.type
         return record

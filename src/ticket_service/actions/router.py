@@ -22,7 +22,7 @@ from ticket_service.users.models import User
 router = APIRouter(prefix="/api/v1/actions", tags=["actions"])
 
 
-def _respond_async(
+async def _respond_async(
     prefer: Annotated[
         str | None,
         Header(

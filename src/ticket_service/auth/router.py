@@ -25,12 +25,12 @@ from ticket_service.users.schemas import user_out
 router = APIRouter(tags=["auth"])
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _discord(request: Request) -> DiscordClient:
+async def _discord(request: Request) -> DiscordClient:
     client: DiscordClient = request.app.state.discord
     return client
 

@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from ticket_service.notifications.service import Notifier
 
 
-def _notifier(request: Request) -> Notifier:
+async def _notifier(request: Request) -> Notifier:
     notifier: Notifier = request.app.state.notifier
     return notifier
 

@@ -156,7 +156,7 @@ async def get_tickets(
     tickets, last = await service.list_tickets(session, user, filters)
     return SeedTicketListResponse(
         response=SeedTicketList(
-            relevant_tickets=[ticket_out(t) for t in tickets],
+            relevant_tickets=tickets,
             next_cursor=encode_cursor(last) if last is not None else None,
         )
     )

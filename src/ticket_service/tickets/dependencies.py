@@ -26,7 +26,7 @@ def _not_a_number(value: object) -> object:
 IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
-def ticket_filters(
+async def ticket_filters(
     guid_ticket: uuid.UUID | None = None,
     # Free-text filters are StorableStr: NUL or a lone surrogate is a 422, not a 500 from SQL.
     author: Annotated[

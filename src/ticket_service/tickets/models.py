@@ -52,7 +52,9 @@ class Ticket(Timestamped, Base):
     version: Mapped[int] = mapped_column(Integer)
 
     # Optimistic locking: every UPDATE checks and bumps `version` (StaleDataError on a race).
-    __mapper_args__ = {"version_id_col": version}
+    # eager_defaults: INSERT/UPDATE ... RETURNING the server-set columns (number, timestamps),
+    # so a write needs no second SELECT to answer with the ticket.
+    __mapper_args__ = {"version_id_col": version, "eager_defaults": True}
 
     service: Mapped[Service] = relationship(lazy="raise")
     author: Mapped[User] = relationship(foreign_keys=[author_id], lazy="raise")
@@ -76,3 +78,7 @@ class TicketEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     actor: Mapped[User | None] = relationship(lazy="raise")
+    # Lets one flush INSERT a new ticket and its first event in the right order.
+    ticket: Mapped[Ticket] = relationship(lazy="raise")
+
+    __mapper_args__ = {"eager_defaults": True}

@@ -67,7 +67,7 @@ async def list_tickets(
     action.set_params(filter_params(filters))
     tickets, last = await service.list_tickets(session, user, filters)
     return TicketPage(
-        items=[ticket_out(t) for t in tickets],
+        items=tickets,
         next_cursor=encode_cursor(last) if last is not None else None,
     )
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
@@ -14,7 +15,7 @@ from ticket_service.notifications.service import Notifier
 from ticket_service.tickets import repository
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.tickets.repository import TicketFilters
-from ticket_service.tickets.schemas import TicketCreate
+from ticket_service.tickets.schemas import TicketCreate, TicketOut, ticket_rows_out
 from ticket_service.tickets.workflow import Status, check_transition, parse_status
 from ticket_service.users.models import User
 
@@ -57,27 +58,26 @@ async def open_ticket(
         service_id=service.id,
         author_id=author.id,
     )
-    session.add(ticket)
-    await session.flush()
+    # The relationships are known already: no SELECT to load them back after the INSERT.
+    set_committed_value(ticket, "service", service)
+    set_committed_value(ticket, "author", author)
+    set_committed_value(ticket, "assignee", None)
     event = TicketEvent(
-        ticket_id=ticket.id,
+        ticket=ticket,
         kind="opened",
         actor_id=author.id,
         to_status=Status.open.value,
         guid_action=guid_action,
         data={"title": ticket.title, "priority": ticket.priority, "service": slug},
     )
-    session.add(event)
-    await session.flush()
-    ticket = await _reload(session, author, ticket.id)
+    session.add_all([ticket, event])
+    await session.flush()  # both INSERTs, RETURNING number and timestamps
     await notifier.on_event(session, event, ticket)
     return ticket
 
 
-async def get_ticket(
-    session: AsyncSession, user: User, guid: uuid.UUID, *, refresh: bool = False
-) -> Ticket:
-    ticket = await repository.get_visible(session, user, guid, refresh=refresh)
+async def get_ticket(session: AsyncSession, user: User, guid: uuid.UUID) -> Ticket:
+    ticket = await repository.get_visible(session, user, guid)
     if ticket is None:
         raise TicketNotFound()
     return ticket
@@ -107,7 +107,7 @@ async def change_status(
     ticket.status = new.value
     ticket.closed_at = datetime.now(UTC) if new.is_closed else None
     if new is Status.processing and ticket.assignee_id is None and actor.role_enum.is_staff:
-        ticket.assignee_id = actor.id  # taking a ticket into work makes you its assignee
+        ticket.assignee = actor  # taking a ticket into work makes you its assignee
     event = TicketEvent(
         ticket_id=ticket.id,
         kind="status_changed",
@@ -123,7 +123,6 @@ async def change_status(
         raise Conflict(
             "The ticket was changed concurrently; reload and try again", code="version_conflict"
         ) from exc
-    ticket = await _reload(session, actor, ticket.id)
     await notifier.on_event(session, event, ticket)
     return ticket
 
@@ -138,13 +137,9 @@ async def history(
 
 async def list_tickets(
     session: AsyncSession, user: User, filters: TicketFilters
-) -> tuple[list[Ticket], int | None]:
+) -> tuple[list[TicketOut], int | None]:
     if filters.status is not None:
         parse_status(filters.status)
-    tickets, more = await repository.list_visible(session, user, filters)
+    rows, more = await repository.list_visible(session, user, filters)
+    tickets = ticket_rows_out(rows)
     return tickets, (tickets[-1].number if more and tickets else None)
-
-
-async def _reload(session: AsyncSession, user: User, guid: uuid.UUID) -> Ticket:
-    # Re-read with author/assignee/service (relationships are lazy="raise" under async).
-    return await get_ticket(session, user, guid, refresh=True)
