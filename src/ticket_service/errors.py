@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 
@@ -162,6 +163,10 @@ _UNPARSABLE_BODY = "There was an error parsing the body"
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     exc = cast(StarletteHTTPException, exc)
     if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        if isinstance(exc.__cause__, ClientDisconnect):
+            # The client hung up before its body arrived: nobody reads this answer, and
+            # logs and metrics must not count it as a client sending bad JSON (nginx's 499).
+            return error_response(499, "client_closed_request", "The client went away")
         # Malformed payloads are 422, whether the JSON or its encoding is broken.
         return error_response(422, "validation_error", "The request body is not valid JSON")
     code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(

@@ -67,6 +67,43 @@ async def test_chunked_body_over_limit_is_413(client, employee, existing, databa
     assert count_tickets(database_url) == 1
 
 
+async def test_a_client_gone_before_its_body_is_499_not_bad_json(
+    client, employee, existing, database_url
+):
+    # What a load generator does at its deadline, or a phone losing its signal: the
+    # headers came, then the connection closed before the body. Nobody reads the answer;
+    # logs and metrics must not count it as a client sending invalid JSON (422).
+    app = client._transport.app  # the same app, spoken to in raw ASGI
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    headers = [(k.lower().encode(), v.encode()) for k, v in employee.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/tickets",
+        "raw_path": b"/api/v1/tickets",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [*headers, (b"content-type", b"application/json"), (b"content-length", b"40")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 499
+    assert json.loads(sent[1]["body"])["error"]["code"] == "client_closed_request"
+    assert count_tickets(database_url) == 1
+
+
 async def test_chunked_body_under_limit_is_accepted(client, employee):
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"text": "'

@@ -137,11 +137,13 @@ class ActionLogMiddleware:
             await self.app(scope, receive, send_with_ids)
         finally:
             route = scope.get("route")
+            error = _error_code(error_body)
             log.info(
                 "request",
                 method=scope["method"],
                 route=getattr(route, "path", None),
                 status=status_code,
+                error=error,
                 action=record.type,
                 actor=record.actor,
                 duration_ms=round((time.perf_counter() - record.started) * 1000, 2),
@@ -153,7 +155,7 @@ class ActionLogMiddleware:
                     redis,
                     record,
                     status_code,
-                    _error_code(error_body),
+                    error,
                     self.ttl_seconds,
                     only_if_absent=record.queued,
                 )
