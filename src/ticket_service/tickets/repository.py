@@ -44,7 +44,7 @@ def visible_to(stmt: S, user: User) -> S:
 
 _author, _assignee = aliased(User), aliased(User)
 # A ticket as the API shows it (the fields of TicketOut), in one row.
-_LIST_COLUMNS = (
+_VIEW_COLUMNS = (
     select(
         Ticket.id.label("guid_ticket"),
         Ticket.number,
@@ -79,6 +79,14 @@ async def get_visible(session: AsyncSession, user: User, guid: uuid.UUID) -> Tic
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def view_visible(
+    session: AsyncSession, user: User, guid: uuid.UUID
+) -> Row[*tuple[Any, ...]] | None:
+    """One ticket as the API shows it, as a row: for reading, not for changing."""
+    stmt = visible_to(_VIEW_COLUMNS.where(Ticket.id == guid), user)
+    return (await session.execute(stmt)).one_or_none()
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -94,7 +102,7 @@ async def list_visible(
 
     Rows, not entities: a page is read-only, and building 50 tickets with their people
     as ORM objects cost more than the query itself."""
-    stmt = visible_to(_LIST_COLUMNS, user)
+    stmt = visible_to(_VIEW_COLUMNS, user)
     if filters.guid_ticket is not None:
         stmt = stmt.where(Ticket.id == filters.guid_ticket)
     if filters.author is not None:

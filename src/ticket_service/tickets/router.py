@@ -80,7 +80,7 @@ async def get_ticket(
     session: Session,
 ) -> TicketOut:
     action.guid_ticket = guid_ticket
-    return ticket_out(await service.get_ticket(session, user, guid_ticket))
+    return await service.view_ticket(session, user, guid_ticket)
 
 
 @router.post(

@@ -83,6 +83,14 @@ async def get_ticket(session: AsyncSession, user: User, guid: uuid.UUID) -> Tick
     return ticket
 
 
+async def view_ticket(session: AsyncSession, user: User, guid: uuid.UUID) -> TicketOut:
+    """A ticket to show, read as one row: cheaper than loading the entity and its people."""
+    row = await repository.view_visible(session, user, guid)
+    if row is None:
+        raise TicketNotFound()
+    return ticket_rows_out([row])[0]
+
+
 async def change_status(
     session: AsyncSession,
     notifier: Notifier,
