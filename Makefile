@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: install run test fault-test lint audit format migrate clean bench
+.PHONY: install run test fault-test lint audit format migrate clean bench bench-cpu
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -58,6 +58,9 @@ migrate: install
 # to the script in its environment.
 bench: install ## load test against a bare reference app: make bench SEED=10000 DURATION=5
 	$(BIN)/python bench/run.py
+
+bench-cpu: install ## CPU per request of each operation, in-process: make bench-cpu PROFILE=open
+	$(BIN)/python bench/cpu.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
