@@ -41,6 +41,7 @@ from bench.run import (
     mint,
     say,
     seed,
+    service_env,
     start_postgres,
     start_valkey,
     status_pool,
@@ -56,6 +57,7 @@ def operations(
     as_employee = {"Authorization": f"Bearer {employee}"}
     moves = itertools.count()
     opens = itertools.count()
+    reads = itertools.count()
 
     def status() -> Awaitable[httpx.Response]:
         # Every ticket of the pool goes to processing, then back to open, and so on.
@@ -77,7 +79,7 @@ def operations(
         ),
         "list": lambda: client.get("/api/v1/tickets?status=open&limit=50", headers=as_agent),
         "get": lambda: client.get(
-            f"/api/v1/tickets/{pool[next(opens) % len(pool)]}", headers=as_agent
+            f"/api/v1/tickets/{pool[next(reads) % len(pool)]}", headers=as_agent
         ),
         "status": status,
     }
@@ -145,20 +147,12 @@ def main() -> int:
         upgrade(database_url)
         seed(database_url, tickets)
         pool = status_pool(database_url, min(2000, tickets))
-        env = dict(
-            os.environ,
-            DATABASE_URL=database_url,
-            REDIS_URL=redis_url,
-            ENVIRONMENT="development",
-            RATE_LIMIT_PER_MINUTE="1000000000",
-            PYTHONPATH=str(Path(__file__).resolve().parent.parent),
-        )
+        env = service_env(database_url, redis_url)
         if os.environ.get("WEBHOOK"):
             env.update(WEBHOOK_URLS="http://127.0.0.1:9/hook", WEBHOOK_SECRET="bench")
         agent = mint(env, "900000000000000001", "agent")["access_token"]
         employee = mint(env, "900000000000000002", "employee")["access_token"]
         say(f"SEED={tickets} N={n} WEBHOOK={'1' if os.environ.get('WEBHOOK') else '0'}")
-        log_sink = stack.enter_context(open(os.devnull, "w"))
         asyncio.run(measure(env, agent, employee, pool, n, profile, log_sink))
     return 0
 

@@ -93,6 +93,20 @@ def start_valkey(tmp: Path, stack: ExitStack) -> str:
     return str(server.connection_url)
 
 
+def service_env(database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment our CLI and app run with in a benchmark."""
+    return dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        ENVIRONMENT="development",
+        # The limiter still runs (one Redis round trip a request), it just never says no.
+        RATE_LIMIT_PER_MINUTE="1000000000",
+        LOG_FORMAT="json",
+        PYTHONPATH=str(ROOT),
+    )
+
+
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     out = log.open("wb")
     return subprocess.Popen(
@@ -521,19 +535,8 @@ def main() -> int:
         redis_url = start_valkey(tmp, stack)
         say(f"PostgreSQL {database_url}  Valkey {redis_url}  ({time.monotonic() - t0:.1f} s)")
 
-        env = dict(os.environ)
-        env.update(
-            DATABASE_URL=database_url,
-            REDIS_URL=redis_url,
-            ENVIRONMENT="development",
-            # The limiter still runs (one Redis round trip a request), it just never says no.
-            RATE_LIMIT_PER_MINUTE="1000000000",
-            DB_POOL_SIZE="16",
-            DB_MAX_OVERFLOW="4",
-            WORKER_METRICS_PORT="0",
-            LOG_FORMAT="json",
-            PYTHONPATH=str(ROOT),
-        )
+        env = service_env(database_url, redis_url)
+        env.update(DB_POOL_SIZE="16", DB_MAX_OVERFLOW="4", WORKER_METRICS_PORT="0")
         from ticket_service.migrate import upgrade
 
         upgrade(database_url)
