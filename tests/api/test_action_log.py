@@ -127,7 +127,7 @@ async def test_seed_open_with_access_token_header_is_logged_without_token(
     assert body["guid_action"] == action_id(r)
     record = record_of(redis_client, r)
     assert record["type"] == "open_ticket"
-    assert record["guid_ticket"] == body["ticket"]["guid_ticket"]
+    assert record["guid_ticket"] == body["guid_ticket"]
     assert record["params"] == {"service": "general", "priority": "normal"}
     assert token not in json.dumps(record)
 
@@ -136,7 +136,7 @@ async def test_guid_action_matches_header_body_and_history(client, employee, age
     r = await client.post("/api/tickets/open", json={"text": "Сломалась мышь"}, headers=employee)
     opened = r.json()["response"]
     assert opened["guid_action"] == action_id(r)
-    guid = opened["ticket"]["guid_ticket"]
+    guid = opened["guid_ticket"]
 
     r2 = await client.post(
         "/api/tickets/change_status",

@@ -207,7 +207,7 @@ async def test_promoted_employee_sees_others_tickets(client, app, employee, admi
         headers=employee,
     )
     assert r.status_code == 200, r.text
-    assert r.json()["response"]["ticket"]["assignee"] == "5001"
+    assert r.json()["response"]["assignee"] == "5001"
 
     # And back: demoted, the other's ticket is out of sight again.
     await client.put("/api/v1/users/5001/role", json={"role": "employee"}, headers=admin)

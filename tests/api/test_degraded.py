@@ -57,7 +57,7 @@ async def test_redis_down_core_still_works(redis_down_settings, database_url):
 
         r = await client.post(
             "/api/tickets/change_status",
-            json={"guid_ticket": seed["ticket"]["guid_ticket"], "new_status": "processing"},
+            json={"guid_ticket": seed["guid_ticket"], "new_status": "processing"},
             headers=agent,
         )
         assert r.status_code == 200, r.text
@@ -74,7 +74,7 @@ async def test_redis_down_core_still_works(redis_down_settings, database_url):
         listed = {t["guid_ticket"]: t["status"] for t in r.json()["response"]["relevant_tickets"]}
         assert listed == {
             v1["guid_ticket"]: "closed_fail",
-            seed["ticket"]["guid_ticket"]: "processing",
+            seed["guid_ticket"]: "processing",
         }
         r = await client.get("/api/v1/tickets", headers=agent)
         assert r.status_code == 200
@@ -87,7 +87,7 @@ async def test_redis_down_core_still_works(redis_down_settings, database_url):
         rows = conn.execute(
             "SELECT kind, to_status, guid_action::text FROM ticket_events"
             " WHERE ticket_id = %s ORDER BY id",
-            (seed["ticket"]["guid_ticket"],),
+            (seed["guid_ticket"],),
         ).fetchall()
         assert rows == [
             ("opened", "open", seed["guid_action"]),

@@ -8,12 +8,9 @@ PostgreSQL until the test lets it go.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,18 +21,11 @@ import httpx
 import psycopg
 import pytest
 
-STARTUP_SECONDS = 30
+from tests.live_api import api_env, mint_token, running_api
+
 # The api's graceful shutdown allows 20 s for in-flight requests; this one is released
 # at once, so the whole stop takes well under that.
 EXIT_SECONDS = 15
-CLI = str(Path(sys.executable).with_name("ticket-service"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _refuses_connections(port: int) -> bool:
@@ -46,60 +36,15 @@ def _refuses_connections(port: int) -> bool:
         return True
 
 
-@pytest.fixture
-def api_env(database_url: str, redis_url: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
-    return {
-        **{k: v for k, v in os.environ.items() if k in keep},
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "ENVIRONMENT": "test",
-        "RATE_LIMIT_PER_MINUTE": "0",
-        "AUTH_RATE_LIMIT_PER_MINUTE": "0",
-    }
+@pytest.fixture(name="api_env")
+def api_env_fixture(database_url: str, redis_url: str) -> dict[str, str]:
+    return api_env(database_url, redis_url)
 
 
 @pytest.fixture
 def api(api_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = _free_port()
-    log = (tmp_path / "api.log").open("wb")
-    # cwd: no developer's .env is read.
-    proc = subprocess.Popen(
-        [CLI, "api", "--port", str(port)],
-        env=api_env,
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert proc.poll() is None, (tmp_path / "api.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the api did not become ready"
-            time.sleep(0.2)
-        yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _agent_token(env: dict[str, str], cwd: Path) -> str:
-    out = subprocess.run(
-        [CLI, "token", "--discord-id", "8801", "--role", "agent", "--json"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        check=True,
-    )
-    token: str = json.loads(out.stdout)["access_token"]
-    return token
+    with running_api(api_env, tmp_path) as running:
+        yield running
 
 
 def _wait_for_lock_waiter(database_url: str, deadline_seconds: float = 10) -> None:
@@ -125,7 +70,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
 ) -> None:
     proc, port = api
     base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {_agent_token(api_env, tmp_path)}"}
+    headers = {"Authorization": f"Bearer {mint_token(api_env, tmp_path, '8801', 'agent')}"}
     r = httpx.post(f"{base}/api/v1/tickets", json={"text": "Сломался принтер"}, headers=headers)
     assert r.status_code == 201, r.text
     guid = r.json()["guid_ticket"]

@@ -34,10 +34,10 @@ async def test_open_answers_the_ticket_and_the_action(client, people, method, re
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"response"}
-    assert set(body["response"]) == {"guid_action", "ticket"}
-    guid_action = body["response"]["guid_action"]
+    # Flat: the ticket's fields beside guid_action, as the original clients read them.
+    ticket = dict(body["response"])
+    guid_action = ticket.pop("guid_action")
     assert guid_action == response.headers["x-action-id"]
-    ticket = body["response"]["ticket"]
     assert ticket["text"] == TEXT
     assert ticket["title"] == "Не работает VPN"
     assert (ticket["status"], ticket["priority"], ticket["service"]) == (
@@ -70,7 +70,7 @@ async def test_open_with_title_service_and_priority(client, people, method):
         client, people.author.headers, method, text=TEXT, title="VPN", service="hr", priority="high"
     )
     assert response.status_code == 200, response.text
-    ticket = response.json()["response"]["ticket"]
+    ticket = response.json()["response"]
     assert (ticket["title"], ticket["service"], ticket["priority"]) == ("VPN", "hr", "high")
 
 
@@ -98,7 +98,7 @@ async def test_seed_access_token_header_is_accepted(client, people):
         "/api/tickets/open", json={"text": "x"}, headers={"access_token": token}
     )
     assert response.status_code == 200, response.text
-    assert response.json()["response"]["ticket"]["author"] == people.author.discord_id
+    assert response.json()["response"]["author"] == people.author.discord_id
 
 
 async def test_open_without_a_token_is_401(client):
@@ -113,19 +113,20 @@ async def test_change_status_answers_the_changed_ticket(client, people, method, 
         client, people.agent.headers, method, guid_ticket=guid, new_status="processing"
     )
     assert response.status_code == 200, response.text
-    result = response.json()["response"]
-    assert result["guid_action"] == response.headers["x-action-id"]
-    assert result["ticket"]["status"] == "processing"
-    assert result["ticket"]["assignee"] == people.agent.discord_id
-    assert result["ticket"]["version"] == 2
-    assert result["ticket"] == await read(client, people.agent.headers, guid)
+    result = dict(response.json()["response"])
+    guid_action = result.pop("guid_action")
+    assert guid_action == response.headers["x-action-id"]
+    assert result["status"] == "processing"
+    assert result["assignee"] == people.agent.discord_id
+    assert result["version"] == 2
+    assert result == await read(client, people.agent.headers, guid)
     last = (await events(client, people.agent.headers, guid))[-1]
     assert (last["from_status"], last["to_status"], last["guid_action"]) == (
         "open",
         "processing",
-        result["guid_action"],
+        guid_action,
     )
-    record = json.loads(redis_client.get(f"logs:actions:{result['guid_action']}"))
+    record = json.loads(redis_client.get(f"logs:actions:{guid_action}"))
     assert (record["type"], record["guid_ticket"], record["status_code"]) == (
         "change_status",
         guid,

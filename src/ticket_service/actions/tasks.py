@@ -118,7 +118,7 @@ async def _run(
     else:
         raise ValueError(f"unknown action type {action.type!r}")
     record.guid_ticket = ticket.id
-    result = SeedTicketResult(guid_action=action.guid_action, ticket=ticket_out(ticket))
+    result = SeedTicketResult.of(action.guid_action, ticket_out(ticket))
     return 200, SeedTicketResponse(response=result)
 
 

@@ -45,9 +45,7 @@ async def _open(
     action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
     ticket = await service.open_ticket(session, notifier, user, body, action.guid_action)
     action.guid_ticket = ticket.id
-    return SeedTicketResponse(
-        response=SeedTicketResult(guid_action=action.guid_action, ticket=ticket_out(ticket))
-    )
+    return SeedTicketResponse(response=SeedTicketResult.of(action.guid_action, ticket_out(ticket)))
 
 
 async def _change(
@@ -62,9 +60,7 @@ async def _change(
     ticket = await service.change_status(
         session, notifier, user, body.guid_ticket, body.new_status, action.guid_action
     )
-    return SeedTicketResponse(
-        response=SeedTicketResult(guid_action=action.guid_action, ticket=ticket_out(ticket))
-    )
+    return SeedTicketResponse(response=SeedTicketResult.of(action.guid_action, ticket_out(ticket)))
 
 
 @router.post(

@@ -116,9 +116,15 @@ class EventList(BaseModel):
     items: list[EventOut]
 
 
-class SeedTicketResult(BaseModel):
+class SeedTicketResult(TicketOut):
+    """The seed's answer to open and change_status: the ticket's fields flat beside the
+    action's id, where the original clients read them (`response["guid_ticket"]`)."""
+
     guid_action: uuid.UUID
-    ticket: TicketOut
+
+    @classmethod
+    def of(cls, guid_action: uuid.UUID, ticket: TicketOut) -> SeedTicketResult:
+        return cls(guid_action=guid_action, **dict(ticket))
 
 
 class SeedTicketResponse(BaseModel):
