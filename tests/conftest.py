@@ -27,7 +27,10 @@ from ticket_service.main import create_app
 from ticket_service.migrate import upgrade
 
 TEST_DB = "ticket_test"
-TABLES = "users, auth_sessions, oauth_states, tickets, ticket_events"
+TABLES = (
+    "users, auth_sessions, oauth_states, tickets, ticket_events, comments, service_agents,"
+    " ticket_followers"
+)
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +94,7 @@ def clean_state(request: pytest.FixtureRequest) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
             conn.execute("DELETE FROM services WHERE slug <> 'general'")
-            conn.execute("UPDATE services SET is_active = true")
+            conn.execute("UPDATE services SET is_active = true, assignment = 'manual'")
             conn.execute("DELETE FROM procrastinate_jobs")
     if "redis_url" in request.fixturenames:
         redis.Redis.from_url(request.getfixturevalue("redis_url")).flushdb()

@@ -114,7 +114,7 @@ def _token(discord_id: str, role: str | None, as_json: bool) -> int:
     async def mint() -> tuple[str, str, int]:
         engine = create_engine(settings)
         try:
-            async with create_sessionmaker(engine)() as session:
+            async with create_sessionmaker(engine, settings)() as session:
                 user, issued = await mint_token(
                     session, settings, discord_id, Role(role) if role else None
                 )

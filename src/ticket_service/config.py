@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     webhook_urls: CommaList = []
     webhook_secret: SecretStr = SecretStr("")
     notify_locale: Literal["ru", "en"] = "ru"
+    # Team channels that may carry internal notes (a private staff channel, an internal
+    # integration): any of slack, discord_webhook, webhook, email. None by default.
+    internal_safe_channels: CommaList = []
     notify_max_attempts: int = Field(default=10, ge=1)
     notify_retry_base_seconds: float = Field(default=30.0, gt=0)
     notify_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -129,12 +132,22 @@ class Settings(BaseSettings):
         default=None, description="service.name of spans; ticket-service-api/-worker if unset"
     )
 
+    @field_validator("internal_safe_channels", mode="after")
+    @classmethod
+    def _known_channels(cls, value: list[str]) -> list[str]:
+        known = {"slack", "discord_webhook", "webhook", "email"}
+        unknown = set(value) - known
+        if unknown:
+            raise ValueError(f"unknown channels {sorted(unknown)}; expected {sorted(known)}")
+        return value
+
     @field_validator(
         "discord_admin_role_ids",
         "discord_agent_role_ids",
         "admin_discord_ids",
         "webhook_urls",
         "cors_origins",
+        "internal_safe_channels",
         mode="before",
     )
     @classmethod

@@ -55,8 +55,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(
+    engine: AsyncEngine, settings: Settings
+) -> async_sessionmaker[AsyncSession]:
+    # The settings ride along with every session: what a change sets off (notifications
+    # by the configured channels) is decided deep in the domain, without threading them
+    # through every call.
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, info={"settings": settings}
+    )
+
+
+def settings_of(session: AsyncSession) -> Settings:
+    settings: Settings = session.info["settings"]
+    return settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

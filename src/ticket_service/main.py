@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from ticket_service.actions.log import ActionLogMiddleware
 from ticket_service.actions.router import router as actions_router
 from ticket_service.auth.discord import DiscordClient
 from ticket_service.auth.router import router as auth_router
@@ -18,7 +17,7 @@ from ticket_service.config import Settings, get_settings
 from ticket_service.db import create_engine, create_sessionmaker
 from ticket_service.errors import install_error_handlers
 from ticket_service.notifications.router import router as notifications_router
-from ticket_service.notifications.service import Notifier
+from ticket_service.ops.action_log import ActionLogMiddleware
 from ticket_service.ops.body_limit import BodyLimitMiddleware
 from ticket_service.ops.db_retry import DbRetryMiddleware
 from ticket_service.ops.health import router as health_router
@@ -65,10 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         tracing.instrument_engine(engine)
         app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.sessionmaker = create_sessionmaker(engine, settings)
         app.state.redis = create_redis(settings)
         app.state.discord = DiscordClient(settings)
-        app.state.notifier = Notifier(settings)
         try:
             yield
         finally:

@@ -1,8 +1,10 @@
 """Every table, imported in one place so Alembic and the tests see the whole schema."""
 
 from ticket_service.actions.models import AsyncAction
+from ticket_service.assignment.models import Follower, TeamMember
 from ticket_service.auth.models import AuthSession, OAuthState
 from ticket_service.catalog.models import Service
+from ticket_service.conversation.models import Comment
 from ticket_service.db import Base
 from ticket_service.notifications.models import Delivery
 from ticket_service.tickets.models import Ticket, TicketEvent
@@ -13,9 +15,12 @@ metadata = Base.metadata
 __all__ = [
     "AsyncAction",
     "AuthSession",
+    "Comment",
     "Delivery",
+    "Follower",
     "OAuthState",
     "Service",
+    "TeamMember",
     "Ticket",
     "TicketEvent",
     "User",

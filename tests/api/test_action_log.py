@@ -167,6 +167,7 @@ async def test_guid_action_matches_header_body_and_history(client, employee, age
     events = (await client.get(f"/api/v1/tickets/{guid}/events", headers=employee)).json()["items"]
     assert [(e["kind"], e["guid_action"]) for e in events] == [
         ("opened", action_id(r)),
+        ("assigned", action_id(r2)),  # taking it into work assigns it, in the same action
         ("status_changed", action_id(r2)),
         ("status_changed", action_id(r3)),
         ("status_changed", action_id(r4)),

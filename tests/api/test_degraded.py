@@ -91,10 +91,11 @@ async def test_redis_down_core_still_works(redis_down_settings, database_url):
         ).fetchall()
         assert rows == [
             ("opened", "open", seed["guid_action"]),
+            ("assigned", None, change_action),
             ("status_changed", "processing", change_action),
         ]
         (count,) = conn.execute("SELECT count(*) FROM ticket_events").fetchone()
-        assert count == 4
+        assert count == 5
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.async_mode.conftest import (
 )
 from tests.conftest import make_settings
 from tests.factories import open_ticket
-from ticket_service.actions.log import ActionLogMiddleware, action_key, current_action
+from ticket_service.ops.action_log import ActionLogMiddleware, action_key, current_action
 
 
 async def test_the_record_ends_with_the_outcome(client, people, settings, redis_client):

@@ -92,7 +92,8 @@ async def test_seed_change_status_succeeds_as_the_agent(client, people, settings
         "status_code": 200,
     }
     assert _history(database_url, guid) == [
-        (ticket["guid_ticket"], "status_changed", "open", "processing", "2001")
+        (ticket["guid_ticket"], "assigned", None, None, "2001"),
+        (ticket["guid_ticket"], "status_changed", "open", "processing", "2001"),
     ]
 
 

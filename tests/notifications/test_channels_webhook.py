@@ -38,7 +38,8 @@ async def test_every_receiver_gets_each_event_signed(build, database_url, httpse
         await run_worker_until_idle(settings)
         received = [posts(httpserver, "/hooks/a"), posts(other, "/hooks/b")]
 
-    assert [len(requests) for requests in received] == [2, 2]
+    # opened, assigned (the agent took it), status_changed
+    assert [len(requests) for requests in received] == [3, 3]
     now = time.time()
     for requests in received:
         for request in requests:
@@ -51,9 +52,11 @@ async def test_every_receiver_gets_each_event_signed(build, database_url, httpse
     ids_a = [r.headers["X-Ticket-Event-Id"] for r in received[0]]
     ids_b = [r.headers["X-Ticket-Event-Id"] for r in received[1]]
     assert ids_a == ids_b
-    assert len(set(ids_a)) == 2
+    assert len(set(ids_a)) == 3
 
-    opened, moved = (json.loads(r.get_data()) for r in received[0])
+    opened, assigned, moved = sorted(
+        (json.loads(r.get_data()) for r in received[0]), key=lambda b: int(b["id"])
+    )
     expected_ticket = {
         "guid_ticket": ticket["guid_ticket"],
         "number": ticket["number"],
@@ -67,6 +70,11 @@ async def test_every_receiver_gets_each_event_signed(build, database_url, httpse
     assert opened["actor"] == "1001"
     assert opened["to_status"] == "open"
     assert opened["ticket"].items() >= expected_ticket.items()
+    assert (assigned["type"], assigned["assignee"], assigned["actor"]) == (
+        "ticket.assigned",
+        "2001",
+        "2001",
+    )
     assert moved["type"] == "ticket.status_changed"
     assert moved["actor"] == "2001"
     assert (moved["from_status"], moved["to_status"]) == ("open", "processing")
@@ -74,8 +82,10 @@ async def test_every_receiver_gets_each_event_signed(build, database_url, httpse
     assert moved["ticket"]["status"] == "processing"
     assert moved["occurred_at"] >= opened["occurred_at"]
 
+    assert moved["ticket"]["assignee"] == "2001"
+
     rows = deliveries(database_url)
-    assert len(rows) == 4
+    assert len(rows) == 6
     assert all_sent_once(rows)
     # A webhook URL is a credential: deliveries name it by a key, never by the URL.
     assert {r["recipient"] for r in rows}.isdisjoint(urls)

@@ -64,8 +64,9 @@ async def test_each_channel_gets_exactly_one_message_per_event(
     assert per_path == {
         "/slack": 2,
         "/discord": 2,
-        "/hook/1": 2,
-        "/hook/2": 2,
+        # Integrations hear of every event: opened, assigned (the agent took it), changed.
+        "/hook/1": 3,
+        "/hook/2": 3,
         f"{API}/users/@me/channels": 1,  # the author hears only of the agent's change
         f"{API}/channels/555/messages": 1,
     }
@@ -73,8 +74,9 @@ async def test_each_channel_gets_exactly_one_message_per_event(
     assert len(sink.to(AUTHOR)) == 1
     assert len(sink.messages) == 3
     rows = deliveries(database_url)
-    # opened: slack, discord, 2 webhooks, team mail; changed: the same + author mail + DM
-    assert len(rows) == 5 + 7
+    # opened: slack, discord, 2 webhooks, team mail; assigned: 2 webhooks (the agent who
+    # took it is not told of it); changed: the team's 5 + author mail + DM
+    assert len(rows) == 5 + 2 + 7
     assert all_sent_once(rows)
     assert {j["status"] for j in deliver_jobs(database_url)} == {"succeeded"}
     httpserver.check_assertions()
@@ -183,6 +185,6 @@ async def test_nothing_configured_means_no_deliveries_and_no_jobs(build, databas
     await changed(client, author, ticket["guid_ticket"], "closed_fail")
 
     events = await client.get(f"/api/v1/tickets/{ticket['guid_ticket']}/events", headers=author)
-    assert len(events.json()["items"]) == 3  # the changes happened ...
+    assert len(events.json()["items"]) == 4  # the changes (a take assigns) happened ...
     assert deliveries(database_url) == []  # ... and nobody was to be told
     assert deliver_jobs(database_url) == []

@@ -197,7 +197,7 @@ async def test_a_deadlock_on_a_status_change_is_replayed(app, client, faults, me
     assert response.json()["response"]["status"] == "processing"
     assert faults.calls() == 2
     events = faults.sql("SELECT kind, to_status FROM ticket_events ORDER BY id")
-    assert events == [("opened", "open"), ("status_changed", "processing")]
+    assert events == [("opened", "open"), ("assigned", None), ("status_changed", "processing")]
     assert increments(metrics_before) == {"retried": 1, "exhausted": 0}
 
 

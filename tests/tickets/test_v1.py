@@ -154,6 +154,8 @@ async def test_history_tells_the_whole_story(client, people):
         (e["kind"], e["from_status"], e["to_status"], e["actor"], e["guid_action"]) for e in history
     ] == [
         ("opened", None, "open", "1001", opened.headers["x-action-id"]),
+        # Taking it into work hands it to the agent: its own event, in the same action.
+        ("assigned", None, None, "2001", take.headers["x-action-id"]),
         ("status_changed", "open", "processing", "2001", take.headers["x-action-id"]),
         ("status_changed", "processing", "closed_success", "2001", done.headers["x-action-id"]),
         ("status_changed", "closed_success", "open", "1001", reopen.headers["x-action-id"]),
@@ -182,7 +184,8 @@ async def test_stale_version_is_409_and_changes_nothing(client, people):
     assert stale.json()["error"]["code"] == "version_conflict"
     current = await read(client, people.admin.headers, guid)
     assert (current["status"], current["version"]) == ("processing", 2)
-    assert len(await events(client, people.admin.headers, guid)) == 2
+    kinds = [e["kind"] for e in await events(client, people.admin.headers, guid)]
+    assert kinds == ["opened", "assigned", "status_changed"]
 
     fresh = await change_v1(client, people.admin.headers, guid, "closed_fail", version=2)
     assert fresh.status_code == 200, fresh.text
@@ -257,7 +260,10 @@ async def test_concurrent_takes_let_exactly_one_win(client, people):
     current = await read(client, people.admin.headers, guid)
     assert (current["status"], current["version"]) == ("processing", 2)
     changes = [e for e in await events(client, people.admin.headers, guid) if e["kind"] != "opened"]
-    assert len(changes) == 1
+    assert [e["kind"] for e in changes] == ["assigned", "status_changed"]
+    assert {e["guid_action"] for e in changes} == {
+        r.headers["x-action-id"] for r in responses if r.status_code == 200
+    }
 
 
 async def test_concurrent_different_changes_agree_with_history(client, people):
@@ -270,7 +276,8 @@ async def test_concurrent_different_changes_agree_with_history(client, people):
     assert all(r.status_code in (200, 400, 409) for r in responses), [r.text for r in responses]
     winners = [r for r in responses if r.status_code == 200]
     current = await read(client, people.admin.headers, guid)
-    changes = [e for e in await events(client, people.admin.headers, guid) if e["kind"] != "opened"]
+    history = await events(client, people.admin.headers, guid)
+    changes = [e for e in history if e["kind"] == "status_changed"]
     assert len(winners) >= 1
     assert current["version"] == 1 + len(winners) == 1 + len(changes)
     assert changes[-1]["to_status"] == current["status"]

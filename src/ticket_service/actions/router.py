@@ -11,12 +11,12 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.actions import service
-from ticket_service.actions.log import Action, ActionRecord
 from ticket_service.actions.schemas import Accepted, ActionOut
 from ticket_service.actions.service import Api
 from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
+from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.users.models import User
 
 router = APIRouter(prefix="/api/v1/actions", tags=["actions"])

@@ -10,10 +10,10 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.actions import repository
-from ticket_service.actions.log import ActionRecord, body_params
 from ticket_service.actions.models import AsyncAction
 from ticket_service.actions.tasks import perform_action
 from ticket_service.errors import NotFound
+from ticket_service.ops.action_log import ActionRecord, body_params
 from ticket_service.users.models import User
 
 Api = Literal["seed", "v1"]

@@ -12,11 +12,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.actions import repository
-from ticket_service.actions.log import ActionRecord, body_params, write_record
 from ticket_service.actions.models import ActionStatus, AsyncAction
-from ticket_service.config import Settings
 from ticket_service.errors import AppError, ErrorBody
-from ticket_service.notifications.service import Notifier
+from ticket_service.ops.action_log import ActionRecord, body_params, write_record
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.schemas import (
     SeedStatusChange,
@@ -71,7 +69,7 @@ async def _perform(resources: Resources, guid: uuid.UUID) -> str:
             action = await repository.locked(session, guid)
             if action is None or ActionStatus(action.status).is_final:
                 return "gone" if action is None else action.status  # another job got it
-            status_code, result = await _run(session, resources.settings, action, record)
+            status_code, result = await _run(session, action, record)
             _finish(action, status_code, result, None)
     except AppError as exc:
         error = ErrorBody(code=exc.code, message=exc.message, details=exc.details)
@@ -98,22 +96,22 @@ def _action_record(action: AsyncAction) -> ActionRecord:
 
 
 async def _run(
-    session: AsyncSession, settings: Settings, action: AsyncAction, record: ActionRecord
+    session: AsyncSession, action: AsyncAction, record: ActionRecord
 ) -> tuple[int, BaseModel]:
     """What the synchronous endpoint does: the same service, the same answer."""
     actor = await session.get_one(User, action.actor_id)
     record.actor = actor.discord_id
-    notifier, body = Notifier(settings), action.payload["body"]
+    body = action.payload["body"]
     if action.type == "open_ticket":
         data = TicketCreate.model_validate(body)
-        ticket = await tickets.open_ticket(session, notifier, actor, data, action.guid_action)
+        ticket = await tickets.open_ticket(session, actor, data, action.guid_action)
         if action.payload["api"] == "v1":
             record.guid_ticket = ticket.id
             return 201, ticket_out(ticket)
     elif action.type == "change_status":
         change = SeedStatusChange.model_validate(body)
         ticket = await tickets.change_status(
-            session, notifier, actor, change.guid_ticket, change.new_status, action.guid_action
+            session, actor, change.guid_ticket, change.new_status, action.guid_action
         )
     else:
         raise ValueError(f"unknown action type {action.type!r}")

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from ticket_service.actions.log import current_action
 from ticket_service.auth import tokens
 from ticket_service.auth.models import AuthSession
 from ticket_service.db import Session
 from ticket_service.errors import Forbidden, Unauthorized
+from ticket_service.ops.action_log import current_action
 from ticket_service.users.models import Role, User
 
 # Both spellings are accepted: `Authorization: Bearer <t>` and the seed's `access_token: <t>`.

@@ -54,6 +54,7 @@ class DiscordProfile:
     verified: bool
     avatar: str | None
     guild_roles: list[str] = field(default_factory=list)
+    locale: str | None = None  # the language chosen in Discord: `ru`, `en-US`, ...
 
 
 def _transient(exc: BaseException) -> bool:
@@ -161,4 +162,5 @@ class DiscordClient:
             verified=bool(user.get("verified", False)),
             avatar=user.get("avatar"),
             guild_roles=roles,
+            locale=user.get("locale"),
         )

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from ticket_service.actions.log import Action, ActionRecord
 from ticket_service.auth import service, tokens
 from ticket_service.auth.dependencies import CurrentSession
 from ticket_service.auth.discord import DiscordClient
@@ -20,6 +19,7 @@ from ticket_service.auth.schemas import (
 from ticket_service.config import Settings
 from ticket_service.db import Session
 from ticket_service.errors import responses
+from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.users.schemas import user_out
 
 router = APIRouter(tags=["auth"])

@@ -1,15 +1,33 @@
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, BigInteger, Boolean, Identity, String, Text
+import enum
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Identity,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ticket_service.db import Base, Timestamped
+from ticket_service.vocabulary import sql_in
 
 DEFAULT_SERVICE_SLUG = "general"
 
 
+class AssignmentMode(enum.StrEnum):
+    manual = "manual"  # nobody is assigned on open; agents claim or assign
+    round_robin = "round_robin"  # the next available team member, in turn
+    least_loaded = "least_loaded"  # the available team member with the fewest open tickets
+
+
 class Service(Timestamped, Base):
     __tablename__ = "services"
+    __table_args__ = (CheckConstraint(sql_in("assignment", AssignmentMode), name="assignment"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -22,4 +40,7 @@ class Service(Timestamped, Base):
     discord_webhook_url: Mapped[str | None] = mapped_column(Text)
     notify_emails: Mapped[list[str]] = mapped_column(
         ARRAY(String(320)), default=list, server_default="{}"
+    )
+    assignment: Mapped[str] = mapped_column(
+        String(16), default=AssignmentMode.manual.value, server_default=AssignmentMode.manual.value
     )

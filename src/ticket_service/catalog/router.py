@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from ticket_service.actions.log import Action, ActionRecord
 from ticket_service.auth.dependencies import AdminUser, CurrentUser
 from ticket_service.catalog import repository, service
 from ticket_service.catalog.schemas import (
@@ -18,6 +17,7 @@ from ticket_service.catalog.schemas import (
 )
 from ticket_service.db import Session
 from ticket_service.errors import responses
+from ticket_service.ops.action_log import Action, ActionRecord
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 

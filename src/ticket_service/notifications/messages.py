@@ -9,35 +9,26 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-STATUS_NAMES = {
-    "ru": {
-        "open": "Открыта",
-        "processing": "В работе",
-        "closed_success": "Выполнена",
-        "closed_fail": "Закрыта без решения",
-    },
-    "en": {
-        "open": "Open",
-        "processing": "In progress",
-        "closed_success": "Done",
-        "closed_fail": "Closed unresolved",
-    },
-}
-
-HEADLINES = {
-    "ru": {
-        "opened": "Новая заявка #{number}: {title}",
-        "status_changed": "Заявка #{number}: {old} → {new}",
-    },
-    "en": {
-        "opened": "New ticket #{number}: {title}",
-        "status_changed": "Ticket #{number}: {old} → {new}",
-    },
-}
+from ticket_service.events.registry import entry
+from ticket_service.vocabulary import Status
 
 LABELS = {
-    "ru": {"service": "Сервис", "by": "Кто", "priority": "Приоритет", "open": "Открыть"},
-    "en": {"service": "Service", "by": "By", "priority": "Priority", "open": "Open"},
+    "ru": {
+        "service": "Сервис",
+        "by": "Кто",
+        "priority": "Приоритет",
+        "status": "Статус",
+        "open": "Открыть",
+        "nobody": "никто",
+    },
+    "en": {
+        "service": "Service",
+        "by": "By",
+        "priority": "Priority",
+        "status": "Status",
+        "open": "Open",
+        "nobody": "nobody",
+    },
 }
 
 
@@ -51,6 +42,7 @@ class EventView:
     guid_ticket: str
     number: int
     title: str
+    # What the message shows: the reply or note for a comment, else the ticket's text.
     text: str
     status: str
     priority: str
@@ -61,6 +53,11 @@ class EventView:
     from_status: str | None
     to_status: str | None
     link: str
+    comment_id: int | None = None
+    internal: bool = False
+    assignee: str | None = None  # the ticket's, now (Discord id)
+    assigned_to: str | None = None  # whom an `assigned` event gave it to (Discord id)
+    assigned_to_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,20 +68,37 @@ class Message:
     labels: dict[str, str]
 
     def status_name(self, status: str | None) -> str:
-        return STATUS_NAMES[self.locale].get(status or "", status or "")
+        return status_name(status, self.locale)
+
+
+def status_name(status: str | None, locale: str) -> str:
+    try:
+        return Status(status or "").label(locale)
+    except ValueError:
+        return status or ""
+
+
+def _one_line(text: str | None) -> str:
+    # The headline is an e-mail Subject and a Slack/Discord title: text with line breaks
+    # must neither fail the send nor add mail headers.
+    return " ".join((text or "").split())
 
 
 def render(view: EventView, locale: str) -> Message:
-    names = STATUS_NAMES[locale]
-    headline = HEADLINES[locale][view.kind].format(
-        number=view.number,
-        # One line: the headline is an e-mail Subject and a Slack/Discord title, and a title
-        # sent with line breaks must neither fail the send nor add mail headers.
-        title=" ".join(view.title.split()),
-        old=names.get(view.from_status or "", view.from_status),
-        new=names.get(view.to_status or "", view.to_status),
+    labels = LABELS[locale]
+    headline = (
+        entry(view.kind)
+        .headline[locale]
+        .format(
+            number=view.number,
+            title=_one_line(view.title),
+            old=status_name(view.from_status, locale),
+            new=status_name(view.to_status, locale),
+            actor=_one_line(view.actor_name or view.actor) or "—",
+            assignee=_one_line(view.assigned_to_name or view.assigned_to) or labels["nobody"],
+        )
     )
-    return Message(view=view, locale=locale, headline=headline, labels=LABELS[locale])
+    return Message(view=view, locale=locale, headline=headline, labels=labels)
 
 
 @lru_cache

@@ -60,3 +60,6 @@ class Delivery(Timestamped, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The reader's language, chosen when the delivery is created (a person's own, else the
+    # service's default NOTIFY_LOCALE).
+    locale: Mapped[str | None] = mapped_column(String(8))

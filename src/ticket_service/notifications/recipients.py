@@ -1,28 +1,27 @@
-"""Who hears about an event, on which channel: the one fan-out rule.
+"""Who hears about an event, on which channel, in which language: the one fan-out rule,
+derived from the event registry's audience and visibility.
 
-Every event (ticket opened, status changed, and later kinds registered in EVENT_AUDIENCE)
-goes to the team channels: Slack, the Discord channel webhook, the configured webhooks
-and the service's e-mail list. Changes to a ticket also reach its author personally
-(e-mail when verified, a Discord direct message when a bot token is set) unless the
-author made the change or opted out.
+- People (the author, the assignee, followers) hear personally: e-mail when their address
+  is verified and they did not opt out, a Discord direct message when a bot token is set.
+  Nobody hears about what they did themselves.
+- The team hears on the service's channels (its own Slack / Discord webhook, else the
+  global ones, and its e-mail list); integrations on WEBHOOK_URLS.
+- A staff-only event (an internal note) reaches only staff, and only the channels listed
+  in INTERNAL_SAFE_CHANNELS.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ticket_service.catalog.models import Service
 from ticket_service.config import Settings
+from ticket_service.events.registry import Audience, EventKind
 from ticket_service.notifications.channels import PermanentFailure
 from ticket_service.notifications.models import Channel
 from ticket_service.users.models import User
-
-# Event kind -> does the author hear about it personally?
-EVENT_AUDIENCE: dict[str, bool] = {
-    "opened": False,
-    "status_changed": True,
-}
 
 DEFAULT = "default"
 SERVICE_PREFIX = "service:"
@@ -33,6 +32,23 @@ URL_PREFIX = "url:"
 class Target:
     channel: Channel
     recipient: str
+    locale: str | None = None  # None: the service's NOTIFY_LOCALE
+
+    @property
+    def key(self) -> tuple[Channel, str]:
+        """A delivery's identity beside its event (the idempotency key's other half)."""
+        return self.channel, self.recipient
+
+
+@dataclass(frozen=True)
+class Concerned:
+    """The people and places an event on one ticket may concern."""
+
+    service: Service
+    author: User
+    assignee: User | None
+    followers: list[User]
+    actor_id: int | None
 
 
 def url_key(url: str) -> str:
@@ -50,29 +66,57 @@ def _team_targets(settings: Settings, service: Service) -> list[Target]:
         targets.append(Target(Channel.discord_webhook, SERVICE_PREFIX + service.slug))
     elif settings.discord_webhook_url:
         targets.append(Target(Channel.discord_webhook, DEFAULT))
-    targets += [Target(Channel.webhook, url_key(url)) for url in settings.webhook_urls]
     if settings.smtp_host:
         targets += [Target(Channel.email, address.lower()) for address in service.notify_emails]
     return targets
 
 
-def _author_targets(settings: Settings, author: User) -> list[Target]:
+def _webhook_targets(settings: Settings) -> list[Target]:
+    return [Target(Channel.webhook, url_key(url)) for url in settings.webhook_urls]
+
+
+def personal_targets(settings: Settings, person: User) -> list[Target]:
     targets: list[Target] = []
-    if settings.smtp_host and author.email and author.email_verified and author.notify_email:
-        targets.append(Target(Channel.email, author.email.lower()))
-    if settings.discord_bot_token and author.notify_discord:
-        targets.append(Target(Channel.discord_dm, author.discord_id))
+    if settings.smtp_host and person.email and person.email_verified and person.notify_email:
+        targets.append(Target(Channel.email, person.email.lower(), person.locale))
+    if settings.discord_bot_token and person.notify_discord:
+        targets.append(Target(Channel.discord_dm, person.discord_id, person.locale))
     return targets
 
 
-def fan_out(
-    settings: Settings, kind: str, service: Service, author: User, actor_id: int | None
-) -> list[Target]:
-    targets = _team_targets(settings, service)
-    if EVENT_AUDIENCE[kind] and actor_id != author.id:
-        targets += _author_targets(settings, author)
-    # The author may also be on the service's list: one e-mail, not two.
-    return list(dict.fromkeys(targets))
+def _people(spec: EventKind, who: Concerned) -> Iterable[User]:
+    if Audience.author in spec.audience:
+        yield who.author
+    if Audience.assignee in spec.audience and who.assignee is not None:
+        yield who.assignee
+    if Audience.followers in spec.audience:
+        yield from who.followers
+
+
+def fan_out(settings: Settings, spec: EventKind, who: Concerned) -> list[Target]:
+    """Every delivery an event calls for, each (channel, recipient) once."""
+    targets: list[Target] = []
+    for person in _people(spec, who):
+        if person.id == who.actor_id:
+            continue
+        if spec.staff_only and not person.role_enum.is_staff:
+            continue
+        targets += personal_targets(settings, person)
+    shared: list[Target] = []
+    unowned_and_author_spoke = who.assignee is None and who.actor_id == who.author.id
+    if Audience.team in spec.audience or (
+        Audience.team_if_unowned in spec.audience and unowned_and_author_spoke
+    ):
+        shared += _team_targets(settings, who.service)
+    if Audience.webhooks in spec.audience:
+        shared += _webhook_targets(settings)
+    if spec.staff_only:
+        shared = [t for t in shared if t.channel.value in settings.internal_safe_channels]
+    # A person may also be on the service's list: one e-mail, in their own language.
+    unique: dict[tuple[Channel, str], Target] = {}
+    for target in targets + shared:
+        unique.setdefault(target.key, target)
+    return list(unique.values())
 
 
 def webhook_url(settings: Settings, service: Service, target: Target) -> str:

@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
+from ticket_service.assignment.models import Follower
 from ticket_service.notifications.models import Delivery
 from ticket_service.notifications.recipients import Target
 from ticket_service.tickets.models import Ticket, TicketEvent
@@ -23,7 +24,12 @@ async def insert_deliveries(
         insert(Delivery)
         .values(
             [
-                {"event_id": event_id, "channel": t.channel.value, "recipient": t.recipient}
+                {
+                    "event_id": event_id,
+                    "channel": t.channel.value,
+                    "recipient": t.recipient,
+                    "locale": t.locale,
+                }
                 for t in targets
             ]
         )
@@ -31,6 +37,22 @@ async def insert_deliveries(
         .returning(Delivery.id)
     )
     return list((await session.scalars(stmt)).all())
+
+
+async def followers_of(session: AsyncSession, ticket_id: uuid.UUID) -> list[User]:
+    stmt = (
+        select(User)
+        .join(Follower, Follower.user_id == User.id)
+        .where(Follower.ticket_id == ticket_id)
+        .order_by(Follower.created_at)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def user_by_discord_id(session: AsyncSession, discord_id: str) -> User | None:
+    return (
+        await session.execute(select(User).where(User.discord_id == discord_id))
+    ).scalar_one_or_none()
 
 
 async def locked_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
@@ -47,7 +69,7 @@ async def event_with_ticket(
         select(TicketEvent, Ticket, actor)
         .join(Ticket, Ticket.id == TicketEvent.ticket_id)
         .outerjoin(actor, actor.id == TicketEvent.actor_id)
-        .options(joinedload(Ticket.author), joinedload(Ticket.service))
+        .options(joinedload(Ticket.author), joinedload(Ticket.assignee), joinedload(Ticket.service))
         .where(TicketEvent.id == event_id)
     )
     row = (await session.execute(stmt)).one_or_none()

@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from ticket_service.actions.log import Action, ActionRecord
 from ticket_service.auth.dependencies import AdminUser, CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
@@ -19,6 +18,7 @@ from ticket_service.notifications.schemas import (
     NotificationSettings,
     NotificationSettingsUpdate,
 )
+from ticket_service.ops.action_log import Action, ActionRecord
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 

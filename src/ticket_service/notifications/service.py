@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from procrastinate.types import JSONValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ticket_service.config import Settings
+from ticket_service.db import settings_of
 from ticket_service.errors import Conflict, NotFound
+from ticket_service.events.registry import Audience, entry
 from ticket_service.notifications import repository
 from ticket_service.notifications.models import Delivery, DeliveryStatus
-from ticket_service.notifications.recipients import fan_out
+from ticket_service.notifications.recipients import Concerned, fan_out
 from ticket_service.notifications.tasks import deliver
 from ticket_service.tickets.models import Ticket, TicketEvent
 
@@ -27,18 +26,20 @@ async def _defer(session: AsyncSession, delivery_ids: list[int]) -> None:
     await task.batch_defer_async(*batch)
 
 
-@dataclass(frozen=True)
-class Notifier:
-    """Turns events into deliveries and their jobs, by the settings' channels."""
-
-    settings: Settings
-
-    async def on_event(self, session: AsyncSession, event: TicketEvent, ticket: Ticket) -> None:
-        """Create the deliveries an event calls for and their jobs, in the current
-        transaction. `ticket` must be loaded with its author and service."""
-        targets = fan_out(self.settings, event.kind, ticket.service, ticket.author, event.actor_id)
-        ids = await repository.insert_deliveries(session, event.id, targets)
-        await _defer(session, ids)
+async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) -> None:
+    """Create the deliveries an event calls for, and their jobs, in the current transaction
+    (events.record calls this). `ticket` must be loaded with its author, assignee and
+    service."""
+    spec = entry(event.kind)
+    followers = (
+        await repository.followers_of(session, ticket.id)
+        if Audience.followers in spec.audience
+        else []
+    )
+    concerned = Concerned(ticket.service, ticket.author, ticket.assignee, followers, event.actor_id)
+    targets = fan_out(settings_of(session), spec, concerned)
+    ids = await repository.insert_deliveries(session, event.id, targets)
+    await _defer(session, ids)
 
 
 async def retry_dead(session: AsyncSession, delivery_id: int) -> Delivery:

@@ -10,7 +10,9 @@ import structlog
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ticket_service.conversation.models import Comment
 from ticket_service.notifications import repository
 from ticket_service.notifications.channels import (
     DeliveryFailure,
@@ -25,6 +27,7 @@ from ticket_service.notifications.messages import EventView, Message, render
 from ticket_service.notifications.models import Channel, Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Target, webhook_url
 from ticket_service.ops.metrics import NOTIFICATION_ATTEMPTS
+from ticket_service.users.models import display_name
 from ticket_service.worker.registry import jobs
 from ticket_service.worker.resources import Resources, resources_of
 from ticket_service.worker.stalled import retry_stalled
@@ -59,7 +62,14 @@ def backoff_seconds(base: float, attempt: int) -> float:
     return delay * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not cryptography
 
 
-def _view(resources: Resources, event, ticket, actor) -> EventView:  # type: ignore[no-untyped-def]
+async def _view(session: AsyncSession, resources: Resources, event, ticket, actor) -> EventView:  # type: ignore[no-untyped-def]
+    """What the message shows, read now: for a comment its text (as last edited), for an
+    assignment whom it went to."""
+    comment = assigned_to = None
+    if "comment_id" in event.data:
+        comment = await session.get(Comment, event.data["comment_id"])
+    if event.data.get("assignee"):
+        assigned_to = await repository.user_by_discord_id(session, event.data["assignee"])
     return EventView(
         event_id=event.id,
         kind=event.kind,
@@ -67,16 +77,21 @@ def _view(resources: Resources, event, ticket, actor) -> EventView:  # type: ign
         guid_ticket=str(ticket.id),
         number=ticket.number,
         title=ticket.title,
-        text=ticket.text,
+        text=comment.body if comment else ticket.text,
         status=ticket.status,
         priority=ticket.priority,
         service=ticket.service.name,
         author=ticket.author.discord_id,
         actor=actor.discord_id if actor else None,
-        actor_name=(actor.display_name or actor.username) if actor else None,
+        actor_name=display_name(actor) if actor else None,
         from_status=event.from_status,
         to_status=event.to_status,
         link=f"{resources.settings.public_url.rstrip('/')}/api/v1/tickets/{ticket.id}",
+        comment_id=comment.id if comment else None,
+        internal=comment.internal if comment else False,
+        assignee=ticket.assignee.discord_id if ticket.assignee else None,
+        assigned_to=assigned_to.discord_id if assigned_to else None,
+        assigned_to_name=display_name(assigned_to) if assigned_to else None,
     )
 
 
@@ -125,7 +140,8 @@ async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
         now = datetime.now(UTC)
         try:
             try:
-                message = render(_view(resources, event, ticket, actor), settings.notify_locale)
+                view = await _view(session, resources, event, ticket, actor)
+                message = render(view, delivery.locale or settings.notify_locale)
                 await _send(resources, delivery, message, ticket.service)
             except DeliveryFailure:
                 raise

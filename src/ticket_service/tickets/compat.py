@@ -10,14 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from ticket_service.actions.log import Action, ActionRecord
 from ticket_service.actions.router import ACCEPTED, RespondAsync, accept
 from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
 from ticket_service.kit.pagination import encode_cursor
-from ticket_service.notifications.dependencies import NotifierDep
-from ticket_service.notifications.service import Notifier
+from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.tickets import service
 from ticket_service.tickets.dependencies import Filters, filter_params
 from ticket_service.tickets.schemas import (
@@ -40,10 +38,10 @@ ChangeAction = Annotated[ActionRecord, Depends(Action("change_status"))]
 
 
 async def _open(
-    body: TicketCreate, user: User, session: Session, notifier: Notifier, action: ActionRecord
+    body: TicketCreate, user: User, session: Session, action: ActionRecord
 ) -> SeedTicketResponse:
     action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
-    ticket = await service.open_ticket(session, notifier, user, body, action.guid_action)
+    ticket = await service.open_ticket(session, user, body, action.guid_action)
     action.guid_ticket = ticket.id
     return SeedTicketResponse(response=SeedTicketResult.of(action.guid_action, ticket_out(ticket)))
 
@@ -52,13 +50,12 @@ async def _change(
     body: SeedStatusChange,
     user: User,
     session: Session,
-    notifier: Notifier,
     action: ActionRecord,
 ) -> SeedTicketResponse:
     action.guid_ticket = body.guid_ticket
     action.set_params({"guid_ticket": str(body.guid_ticket), "new_status": body.new_status})
     ticket = await service.change_status(
-        session, notifier, user, body.guid_ticket, body.new_status, action.guid_action
+        session, user, body.guid_ticket, body.new_status, action.guid_action
     )
     return SeedTicketResponse(response=SeedTicketResult.of(action.guid_action, ticket_out(ticket)))
 
@@ -73,7 +70,6 @@ async def open_ticket(
     body: TicketCreate,
     user: CurrentUser,
     session: Session,
-    notifier: NotifierDep,
     action: OpenAction,
     respond_async: RespondAsync,
 ) -> SeedTicketResponse | Response:
@@ -81,7 +77,7 @@ async def open_ticket(
     With `Prefer: respond-async`: 202, and the worker opens it (`Location` tells the outcome)."""
     if respond_async:
         return await accept(session, user, action, "seed", body)
-    return await _open(body, user, session, notifier, action)
+    return await _open(body, user, session, action)
 
 
 @router.get(
@@ -95,10 +91,9 @@ async def open_ticket_get(
     params: Annotated[TicketCreateQuery, Query()],
     user: CurrentUser,
     session: Session,
-    notifier: NotifierDep,
 ) -> SeedTicketResponse:
     """Kept for the original clients; use `POST /api/tickets/open` or `POST /api/v1/tickets`."""
-    return await _open(params, user, session, notifier, action)
+    return await _open(params, user, session, action)
 
 
 @router.post(
@@ -111,7 +106,6 @@ async def change_status(
     body: SeedStatusChange,
     user: CurrentUser,
     session: Session,
-    notifier: NotifierDep,
     action: ChangeAction,
     respond_async: RespondAsync,
 ) -> SeedTicketResponse | Response:
@@ -120,7 +114,7 @@ async def change_status(
     202, and the worker makes the change; these errors then appear at `Location`."""
     if respond_async:
         return await accept(session, user, action, "seed", body)
-    return await _change(body, user, session, notifier, action)
+    return await _change(body, user, session, action)
 
 
 @router.get(
@@ -134,10 +128,9 @@ async def change_status_get(
     params: Annotated[SeedStatusChangeQuery, Query()],
     user: CurrentUser,
     session: Session,
-    notifier: NotifierDep,
 ) -> SeedTicketResponse:
     """Kept for the original clients; use the POST form."""
-    return await _change(params, user, session, notifier, action)
+    return await _change(params, user, session, action)
 
 
 @router.get("/get", summary="List tickets (seed)", responses=responses(400, 401, 422))

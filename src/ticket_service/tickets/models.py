@@ -22,15 +22,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ticket_service.catalog.models import Service
 from ticket_service.db import Base, Timestamped
 from ticket_service.users.models import User
+from ticket_service.vocabulary import Priority, Status, sql_in
 
 
 class Ticket(Timestamped, Base):
     __tablename__ = "tickets"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('open', 'processing', 'closed_success', 'closed_fail')", name="status"
-        ),
-        CheckConstraint("priority IN ('low', 'normal', 'high', 'urgent')", name="priority"),
+        CheckConstraint(sql_in("status", Status), name="status"),
+        CheckConstraint(sql_in("priority", Priority), name="priority"),
         # Lists are newest first by `number` (keyset pagination), alone or under one filter.
         Index("ix_tickets_author_number", "author_id", "number"),
         Index("ix_tickets_status_number", "status", "number"),
@@ -50,6 +49,8 @@ class Ticket(Timestamped, Base):
     assignee_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id"))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer)
+    # Kept with the ticket so a list shows it without counting every ticket's comments.
+    public_comments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # Optimistic locking: every UPDATE checks and bumps `version` (StaleDataError on a race).
     # eager_defaults: INSERT/UPDATE ... RETURNING the server-set columns (number, timestamps),

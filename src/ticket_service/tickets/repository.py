@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
 from ticket_service.catalog.models import Service
+from ticket_service.events.registry import STAFF_ONLY_KINDS
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
 
@@ -134,7 +135,7 @@ async def list_visible(
 
 
 async def events_of(
-    session: AsyncSession, ticket_id: uuid.UUID
+    session: AsyncSession, ticket_id: uuid.UUID, with_staff_only: bool
 ) -> list[tuple[TicketEvent, str | None]]:
     actor = aliased(User)
     stmt = (
@@ -143,6 +144,8 @@ async def events_of(
         .where(TicketEvent.ticket_id == ticket_id)
         .order_by(TicketEvent.id)
     )
+    if not with_staff_only:
+        stmt = stmt.where(TicketEvent.kind.not_in(STAFF_ONLY_KINDS))
     return [(event, discord_id) for event, discord_id in (await session.execute(stmt)).all()]
 
 

@@ -7,13 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from ticket_service.actions.log import Action, ActionRecord
 from ticket_service.actions.router import ACCEPTED, RespondAsync, accept
 from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
 from ticket_service.kit.pagination import encode_cursor
-from ticket_service.notifications.dependencies import NotifierDep
+from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.tickets import service
 from ticket_service.tickets.dependencies import Filters, filter_params
 from ticket_service.tickets.schemas import (
@@ -41,7 +40,6 @@ async def create_ticket(
     body: TicketCreate,
     user: CurrentUser,
     session: Session,
-    notifier: NotifierDep,
     response: Response,
     respond_async: RespondAsync,
 ) -> TicketOut | Response:
@@ -50,7 +48,7 @@ async def create_ticket(
     if respond_async:
         return await accept(session, user, action, "v1", body)
     action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
-    ticket = await service.open_ticket(session, notifier, user, body, action.guid_action)
+    ticket = await service.open_ticket(session, user, body, action.guid_action)
     action.guid_ticket = ticket.id
     response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
     return ticket_out(ticket)
@@ -94,7 +92,6 @@ async def change_status(
     body: StatusChange,
     user: CurrentUser,
     session: Session,
-    notifier: NotifierDep,
 ) -> TicketOut:
     """Move a ticket along the workflow. Agents may make every transition; the author may
     withdraw (→ closed_fail) or reopen (closed_* → open). Pass `version` to refuse a
@@ -102,7 +99,7 @@ async def change_status(
     action.guid_ticket = guid_ticket
     action.set_params(body.model_dump(exclude_none=True))
     ticket = await service.change_status(
-        session, notifier, user, guid_ticket, body.status, action.guid_action, body.version
+        session, user, guid_ticket, body.status, action.guid_action, body.version
     )
     return ticket_out(ticket)
 

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from ticket_service import events
+from ticket_service.assignment import service as assignment
 from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
-from ticket_service.notifications.service import Notifier
 from ticket_service.tickets import repository
+from ticket_service.tickets.access import staff_on
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.tickets.repository import TicketFilters
 from ticket_service.tickets.schemas import TicketCreate, TicketOut, ticket_rows_out
@@ -40,7 +42,6 @@ def title_from_text(text: str) -> str:
 
 async def open_ticket(
     session: AsyncSession,
-    notifier: Notifier,
     author: User,
     data: TicketCreate,
     guid_action: uuid.UUID,
@@ -62,17 +63,17 @@ async def open_ticket(
     set_committed_value(ticket, "service", service)
     set_committed_value(ticket, "author", author)
     set_committed_value(ticket, "assignee", None)
-    event = TicketEvent(
-        ticket=ticket,
-        kind="opened",
-        actor_id=author.id,
-        to_status=Status.open.value,
+    session.add(ticket)
+    # One flush INSERTs the ticket and its event, RETURNING number and timestamps.
+    await events.record(
+        session,
+        ticket,
+        events.Kind.opened,
+        author,
         guid_action=guid_action,
+        to_status=Status.open.value,
         data={"title": ticket.title, "priority": ticket.priority, "service": slug},
     )
-    session.add_all([ticket, event])
-    await session.flush()  # both INSERTs, RETURNING number and timestamps
-    await notifier.on_event(session, event, ticket)
     return ticket
 
 
@@ -93,7 +94,6 @@ async def view_ticket(session: AsyncSession, user: User, guid: uuid.UUID) -> Tic
 
 async def change_status(
     session: AsyncSession,
-    notifier: Notifier,
     actor: User,
     guid: uuid.UUID,
     new_status: str,
@@ -110,37 +110,57 @@ async def change_status(
             details={"current_version": ticket.version},
         )
     current = Status(ticket.status)
-    check_transition(current, new, actor.role_enum, is_author=ticket.author_id == actor.id)
+    staff = await staff_on(session, actor, ticket)
+    check_transition(current, new, staff, is_author=ticket.author_id == actor.id)
+    # Taking a ticket into work makes you its assignee.
+    takes_it = new is Status.processing and ticket.assignee_id is None and staff
+    await move(session, ticket, new, actor, guid_action, assignee=actor if takes_it else None)
+    return ticket
 
+
+async def move(
+    session: AsyncSession,
+    ticket: Ticket,
+    new: Status,
+    actor: User | None,
+    guid_action: uuid.UUID | None = None,
+    *,
+    reason: str | None = None,
+    assignee: User | None = None,
+) -> None:
+    """Write a status change the caller has already allowed, and its event; with
+    `assignee`, hand the ticket over in the same UPDATE. `reason` says why when the service
+    moved it by itself (the author's reply ending `waiting`)."""
+    current = ticket.status
     ticket.status = new.value
     ticket.closed_at = datetime.now(UTC) if new.is_closed else None
-    if new is Status.processing and ticket.assignee_id is None and actor.role_enum.is_staff:
-        ticket.assignee = actor  # taking a ticket into work makes you its assignee
-    event = TicketEvent(
-        ticket_id=ticket.id,
-        kind="status_changed",
-        actor_id=actor.id,
-        from_status=current.value,
-        to_status=new.value,
-        guid_action=guid_action,
-    )
-    session.add(event)
     try:
-        await session.flush()
+        if assignee is not None:
+            await assignment.assign(session, ticket, assignee, actor, guid_action)
+        await events.record(
+            session,
+            ticket,
+            events.Kind.status_changed,
+            actor,
+            guid_action=guid_action,
+            from_status=current,
+            to_status=new.value,
+            data={"reason": reason} if reason else None,
+        )
     except StaleDataError as exc:  # somebody else changed it between our read and write
         raise Conflict(
             "The ticket was changed concurrently; reload and try again", code="version_conflict"
         ) from exc
-    await notifier.on_event(session, event, ticket)
-    return ticket
 
 
 async def history(
     session: AsyncSession, user: User, guid: uuid.UUID
 ) -> list[tuple[TicketEvent, str | None]]:
-    """The ticket's events (with the actor's Discord id), oldest first."""
+    """The ticket's events (with the actor's Discord id), oldest first; the staff-only ones
+    (internal notes, edits) only for the ticket's staff."""
     ticket = await get_ticket(session, user, guid)
-    return await repository.events_of(session, ticket.id)
+    staff = await staff_on(session, user, ticket)
+    return await repository.events_of(session, ticket.id, with_staff_only=staff)
 
 
 async def list_tickets(

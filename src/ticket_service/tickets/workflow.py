@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import enum
-
 from ticket_service.errors import BadRequest, Forbidden
-from ticket_service.users.models import Role
+from ticket_service.vocabulary import Status
 
-
-class Status(enum.StrEnum):
-    open = "open"
-    processing = "processing"
-    closed_success = "closed_success"
-    closed_fail = "closed_fail"
-
-    @property
-    def is_closed(self) -> bool:
-        return self in (Status.closed_success, Status.closed_fail)
-
+__all__ = ["Status", "allowed_moves", "check_transition", "parse_status"]
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.open: frozenset({Status.processing, Status.closed_success, Status.closed_fail}),
-    Status.processing: frozenset({Status.open, Status.closed_success, Status.closed_fail}),
+    Status.processing: frozenset(
+        {Status.open, Status.waiting, Status.closed_success, Status.closed_fail}
+    ),
+    # Back to processing by hand, or by itself when the author replies (conversation).
+    Status.waiting: frozenset({Status.processing, Status.closed_success, Status.closed_fail}),
     Status.closed_success: frozenset({Status.open}),
     Status.closed_fail: frozenset({Status.open}),
 }
 
-# What the author of a ticket may do without being an agent: withdraw it, or reopen it.
+# What the author of a ticket may do without being its staff: withdraw it, or reopen it.
 AUTHOR_TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset(
     {
         (Status.open, Status.closed_fail),
         (Status.processing, Status.closed_fail),
+        (Status.waiting, Status.closed_fail),
         (Status.closed_success, Status.open),
         (Status.closed_fail, Status.open),
     }
@@ -60,8 +53,20 @@ def parse_status(value: str) -> Status:
         ) from None
 
 
-def check_transition(current: Status, new: Status, role: Role, is_author: bool) -> None:
-    """Raise unless `role` (the author or not) may move a ticket from `current` to `new`."""
+def allowed_moves(current: Status, staff: bool, is_author: bool) -> list[Status]:
+    """The statuses this person may move a ticket to now, in the workflow's order: what a
+    front end offers as buttons."""
+    return [
+        new
+        for new in Status
+        if new in TRANSITIONS[current]
+        and (staff or (is_author and (current, new) in AUTHOR_TRANSITIONS))
+    ]
+
+
+def check_transition(current: Status, new: Status, staff: bool, is_author: bool) -> None:
+    """Raise unless this person (the ticket's staff, its author, or neither) may move a
+    ticket from `current` to `new`."""
     if new is current:
         raise SameStatus(f"The ticket is already {current.value}")
     if new not in TRANSITIONS[current]:
@@ -72,7 +77,7 @@ def check_transition(current: Status, new: Status, role: Role, is_author: bool) 
                 "allowed": sorted(s.value for s in TRANSITIONS[current]),
             },
         )
-    if role.is_staff:
+    if staff:
         return
     if is_author and (current, new) in AUTHOR_TRANSITIONS:
         return

@@ -16,7 +16,8 @@ class Role(enum.StrEnum):
 
     @property
     def is_staff(self) -> bool:
-        """Agents and admins work every ticket; employees only their own."""
+        """Agents and admins work tickets (agents those of their teams); employees only
+        open and follow their own."""
         return self is not Role.employee
 
 
@@ -39,7 +40,19 @@ class User(Timestamped, Base):
     # Per-user opt-out of the personal channels (e-mail, Discord direct message).
     notify_email: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     notify_discord: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    # The language messages to this person are written in (Discord's locale at sign-in);
+    # None: not known, the service's NOTIFY_LOCALE.
+    locale: Mapped[str | None] = mapped_column(String(8))
+    # An agent away (holiday, sick) is skipped by automatic assignment, until `away_until`
+    # if set.
+    available: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    away_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def role_enum(self) -> Role:
         return Role(self.role)
+
+
+def display_name(user: User) -> str:
+    """How a person is named to others: their Discord display name, else the username."""
+    return user.display_name or user.username

@@ -4,10 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from ticket_service.actions.log import Action, ActionRecord
 from ticket_service.auth.dependencies import AdminUser, CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
+from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.users import service
 from ticket_service.users.schemas import RoleChange, UserOut, user_out
 

@@ -13,6 +13,7 @@ from ticket_service.config import Settings
 from ticket_service.errors import BadRequest, NotFound
 from ticket_service.users import repository
 from ticket_service.users.models import Role, User
+from ticket_service.vocabulary import locale_or_default
 
 
 def role_from_discord(settings: Settings, profile: DiscordProfile) -> Role:
@@ -42,6 +43,8 @@ async def upsert_from_discord(
         "email": profile.email,
         "email_verified": profile.verified,
         "avatar": profile.avatar,
+        # Messages to this person are written in their Discord language, if we speak it.
+        "locale": locale_or_default(profile.locale) if profile.locale else None,
         "role": derived.value,
         "last_login_at": datetime.now(UTC),
     }
@@ -60,6 +63,7 @@ async def upsert_from_discord(
             "email": stmt.excluded.email,
             "email_verified": stmt.excluded.email_verified,
             "avatar": stmt.excluded.avatar,
+            "locale": func.coalesce(stmt.excluded.locale, User.locale),
             "role": role,
             "last_login_at": stmt.excluded.last_login_at,
             "updated_at": func.now(),

@@ -36,7 +36,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     )
     redis = create_redis(settings) if settings.redis_url else None
     try:
-        yield Resources(settings, create_sessionmaker(engine), http, redis)
+        yield Resources(settings, create_sessionmaker(engine, settings), http, redis)
     finally:
         if redis is not None:
             await redis.aclose()

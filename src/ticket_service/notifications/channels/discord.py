@@ -9,12 +9,14 @@ import httpx
 from ticket_service.notifications.channels import PermanentFailure
 from ticket_service.notifications.channels.http import post_json
 from ticket_service.notifications.messages import Message
+from ticket_service.vocabulary import Status
 
-COLORS = {
-    "open": 0x3498DB,
-    "processing": 0xF1C40F,
-    "closed_success": 0x2ECC71,
-    "closed_fail": 0x95A5A6,
+COLORS: dict[str, int] = {
+    Status.open: 0x3498DB,
+    Status.processing: 0xF1C40F,
+    Status.waiting: 0xE67E22,
+    Status.closed_success: 0x2ECC71,
+    Status.closed_fail: 0x95A5A6,
 }
 
 

@@ -15,17 +15,16 @@ from typing import Any
 
 import httpx
 
+from ticket_service.events.registry import entry
 from ticket_service.notifications.channels.http import post_json
 from ticket_service.notifications.messages import Message
-
-EVENT_TYPES = {"opened": "ticket.opened", "status_changed": "ticket.status_changed"}
 
 
 def body(message: Message) -> dict[str, Any]:
     v = message.view
-    return {
+    document: dict[str, Any] = {
         "id": str(v.event_id),
-        "type": EVENT_TYPES[v.kind],
+        "type": entry(v.kind).webhook_type,
         "occurred_at": v.occurred_at.isoformat(),
         "actor": v.actor,
         "from_status": v.from_status,
@@ -38,9 +37,15 @@ def body(message: Message) -> dict[str, Any]:
             "priority": v.priority,
             "service": v.service,
             "author": v.author,
+            "assignee": v.assignee,
             "url": v.link,
         },
     }
+    if v.kind == "assigned":
+        document["assignee"] = v.assigned_to
+    if v.comment_id is not None:
+        document["comment"] = {"id": v.comment_id, "body": v.text, "internal": v.internal}
+    return document
 
 
 def signature(secret: str, timestamp: str, raw: bytes) -> str:

@@ -1,0 +1,1 @@
+"""Who works a ticket: service teams, claim and assign, automatic assignment, followers."""

@@ -1,0 +1,1 @@
+"""The conversation on a ticket: public replies and internal notes."""
