@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticket_service.config import Settings
 from ticket_service.errors import error_response
+from ticket_service.vocabulary import Status
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +107,7 @@ class MetricsMiddleware:
 
 # --- scrape-time gauges ------------------------------------------------------------------
 
-TICKET_STATUSES = ("open", "processing", "closed_success", "closed_fail")
+TICKET_STATUSES = tuple(s.value for s in Status)
 JOB_OUTCOMES = ("succeeded", "failed", "cancelled", "aborted")
 
 TICKETS_SQL = text(

@@ -11,7 +11,7 @@ from pydantic import BeforeValidator
 from ticket_service.kit.pagination import decode_cursor
 from ticket_service.kit.schemas import StorableStr
 from ticket_service.tickets.repository import TicketFilters
-from ticket_service.tickets.schemas import Priority
+from ticket_service.vocabulary import Priority, Status, one_of
 
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
@@ -34,7 +34,7 @@ async def ticket_filters(
     ] = None,
     status: Annotated[
         str | None,
-        Query(max_length=64, description="open | processing | closed_success | closed_fail"),
+        Query(max_length=64, description=one_of(Status)),
     ] = None,
     service: Annotated[StorableStr | None, Query(max_length=64, description="Service slug")] = None,
     assignee: Annotated[

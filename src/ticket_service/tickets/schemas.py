@@ -3,13 +3,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstraints, TypeAdapter
 
 from ticket_service.kit.schemas import CleanText, RequestModel
+from ticket_service.vocabulary import Priority, Status, one_of
 
-Priority = Literal["low", "normal", "high", "urgent"]
+
 ServiceSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 TicketText = Annotated[CleanText, Field(min_length=1, max_length=10000)]
 
@@ -27,7 +28,7 @@ class TicketCreate(RequestModel):
     text: TicketText = Field(description="What is needed; the first line becomes the title")
     title: TicketTitle | None = None
     service: ServiceSlug | None = Field(default=None, description="Service slug; default `general`")
-    priority: Priority = "normal"
+    priority: Priority = Priority.normal
 
     model_config = {
         "extra": "forbid",
@@ -46,9 +47,7 @@ class TicketCreateQuery(TicketCreate):
 
 
 class StatusChange(RequestModel):
-    status: str = Field(
-        max_length=64, description="open | processing | closed_success | closed_fail"
-    )
+    status: str = Field(max_length=64, description=one_of(Status))
     # Strict: the schema says integer; `"3"` or `3.0` are a 422 like any other wrong type.
     version: StrictInt | None = Field(
         default=None, ge=1, description="Expected current version; 409 when it moved on"
