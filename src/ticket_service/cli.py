@@ -11,6 +11,8 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from pydantic import ValidationError
+
 from ticket_service.config import get_settings
 from ticket_service.ops.logging import LOGGING_FROM_ENV
 from ticket_service.users.models import Role
@@ -42,9 +44,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_problems(exc: ValidationError) -> list[str]:
+    """One line per problem, without pydantic's framing (the operator fixes env vars)."""
+    lines: list[str] = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(part) for part in error["loc"]).upper()
+        lines += [f"{field}: {m}" if field else m for m in message.splitlines()]
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command: str = args.command
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for line in _config_problems(exc):
+            print(f"configuration: {line}", file=sys.stderr)
+        return 2
     if command in ("api", "worker", "migrate", "token") and not get_settings().database_url:
         print(
             f"DATABASE_URL is not set: `ticket-service {command}` needs a PostgreSQL server "
