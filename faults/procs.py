@@ -23,6 +23,7 @@ def service_env(database_url: str, redis_url: str, webhook_url: str) -> dict[str
         REDIS_URL=redis_url,
         WEBHOOK_URLS=webhook_url,
         WEBHOOK_SECRET="fault-suite",  # noqa: S106 - a local receiver
+        OUTBOUND_ALLOWED_HOSTS="127.0.0.1",  # the receiver is local, as an operator would allow
         NOTIFY_RETRY_BASE_SECONDS="0.2",
         NOTIFY_MAX_ATTEMPTS="10",
         NOTIFY_TIMEOUT_SECONDS="5",

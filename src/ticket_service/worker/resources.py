@@ -32,6 +32,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     tracing.instrument_engine(engine)
     http = httpx.AsyncClient(
         timeout=settings.notify_timeout_seconds,
+        follow_redirects=False,  # a receiver must not send us to an address we refused
         headers={"User-Agent": "ticket-service (1440.test)"},
     )
     redis = create_redis(settings) if settings.redis_url else None
