@@ -91,7 +91,10 @@ def clean_state(request: pytest.FixtureRequest) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
             conn.execute("DELETE FROM services WHERE slug <> 'general'")
-            conn.execute("UPDATE services SET is_active = true")
+            conn.execute(
+                "UPDATE services SET is_active = true, slack_webhook_url = NULL,"
+                " discord_webhook_url = NULL, notify_emails = '{}'"
+            )
             conn.execute("DELETE FROM procrastinate_jobs")
     if "redis_url" in request.fixturenames:
         redis.Redis.from_url(request.getfixturevalue("redis_url")).flushdb()

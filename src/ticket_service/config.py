@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ticket_service.kit.crypto import Keyring
 from ticket_service.kit.outbound import OutboundPolicy
 
 DEFAULT_SECRET_KEY = "change-me-in-production"  # noqa: S105 - the value production refuses
@@ -224,6 +225,10 @@ class Settings(BaseSettings):
     def _refuse_weak_configuration(self) -> Settings:
         """Every problem on a line of its own, so that one start-up shows them all."""
         problems = self._production_problems() + self._refused_urls()
+        try:
+            Keyring(self.data_key_list, self.secret_key.get_secret_value())
+        except ValueError as exc:
+            problems.append(str(exc))
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -257,6 +262,10 @@ class Settings(BaseSettings):
                 "when ENVIRONMENT=production: name the origins"
             )
         return problems
+
+    @property
+    def data_key_list(self) -> list[str]:
+        return [k.strip() for k in self.data_keys.get_secret_value().split(",") if k.strip()]
 
     @property
     def outbound_policy(self) -> OutboundPolicy:

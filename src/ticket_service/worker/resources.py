@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ticket_service.config import Settings
 from ticket_service.db import create_engine, create_sessionmaker
+from ticket_service.kit import crypto
 from ticket_service.ops.tracing import configure_tracing
 from ticket_service.redis import create_redis
 
@@ -27,6 +28,7 @@ class Resources:
 
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    crypto.configure(settings.data_key_list, settings.secret_key.get_secret_value())
     engine = create_engine(settings)
     tracing = configure_tracing(settings, "ticket-service-worker")  # a no-op unless configured
     tracing.instrument_engine(engine)
