@@ -22,9 +22,18 @@ def upgrade() -> None:
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
     )
     op.add_column("notification_deliveries", sa.Column("lease_token", sa.Uuid(), nullable=True))
+    # Fernet tokens (kit/crypto.py): text, never the credential itself.
+    op.add_column("users", sa.Column("discord_access_token", sa.Text(), nullable=True))
+    op.add_column("users", sa.Column("discord_refresh_token", sa.Text(), nullable=True))
+    op.add_column(
+        "users", sa.Column("discord_token_expires_at", sa.DateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("users", "discord_token_expires_at")
+    op.drop_column("users", "discord_refresh_token")
+    op.drop_column("users", "discord_access_token")
     # A delivery caught mid-send goes back to the queue's view of it: pending.
     op.execute("UPDATE notification_deliveries SET status = 'pending' WHERE status = 'sending'")
     op.drop_column("notification_deliveries", "lease_token")
