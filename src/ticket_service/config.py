@@ -116,8 +116,9 @@ class Settings(BaseSettings):
     # Worker liveness. A worker whose heartbeat is older than WORKER_STALLED_AFTER_SECONDS
     # is taken for dead (SIGKILL, lost machine) and the jobs it was running go back to the
     # queue; every worker looks for such jobs at start-up and every
-    # WORKER_STALLED_CHECK_SECONDS. A delivery is locked while it is sent, so a job
-    # retried from a worker that was only slow never sends a second copy.
+    # WORKER_STALLED_CHECK_SECONDS. A delivery is leased while it is sent
+    # (NOTIFY_LEASE_SECONDS), so a job retried from a worker that was only slow waits for
+    # the lease and never sends a second copy while it runs.
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
     worker_stalled_check_seconds: float = Field(default=60.0, gt=0)

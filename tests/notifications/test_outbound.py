@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -15,7 +16,12 @@ from tests.factories import auth_headers, open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
 from tests.notifications.receivers import MailSink, free_port, person
 from tests.notifications.retry_helpers import Receiver, Reply
-from ticket_service.kit.outbound import OutboundPolicy, OutboundRefused, address_problem
+from ticket_service.kit.outbound import (
+    OutboundPolicy,
+    OutboundRefused,
+    address_problem,
+    pinned_transport,
+)
 from ticket_service.users.models import Role
 
 NOT_ALLOWED: dict[str, Any] = {"outbound_allowed_hosts": []}
@@ -221,3 +227,26 @@ async def test_production_wants_https_and_development_allows_loopback():
     await development.check("http://localhost:8080/hook")
     with pytest.raises(OutboundRefused, match="private"):
         await development.check("http://10.0.0.1/hook")
+
+
+# --- the connection itself is pinned ------------------------------------------------------
+
+
+async def test_the_connection_goes_only_where_the_policy_allows():
+    """The delivery client resolves and checks at connect time itself, whatever was checked
+    before: a name that resolves inside by then is not connected to."""
+    with Receiver() as receiver:
+        by_name = receiver.url.replace("127.0.0.1", "localhost")
+        refusing = OutboundPolicy.build("test", [])
+        async with httpx.AsyncClient(transport=pinned_transport(refusing)) as client:
+            with pytest.raises(OutboundRefused, match="localhost resolves to"):
+                await client.post(by_name, content=b"{}")
+            with pytest.raises(OutboundRefused, match=r"127\.0\.0\.1 is a loopback"):
+                await client.post(receiver.url, content=b"{}")
+        assert receiver.hits == []
+
+        allowing = OutboundPolicy.build("test", ["127.0.0.1"])
+        async with httpx.AsyncClient(transport=pinned_transport(allowing)) as client:
+            answer = await client.post(receiver.url, content=b"{}")
+        assert answer.status_code == 200
+        assert receiver.hits[0].headers["Host"] == f"127.0.0.1:{receiver.port}"

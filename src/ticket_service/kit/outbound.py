@@ -15,7 +15,11 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+
+import httpcore
+import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -135,17 +139,80 @@ class OutboundPolicy:
             raise OutboundRefused(problem)
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
-        if host in self.allowed_hosts or _literal(host) is not None:
-            return
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if host in self.allowed_hosts:
+            return  # the operator vouches for it, wherever it resolves
+        await self.addresses(host, parts.port or (443 if parts.scheme == "https" else 80))
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """Where a connection to host:port may go: every address it resolves to, each one
+        allowed, or OutboundRefused."""
+        host = host.lower()
+        literal = _literal(host)
+        if literal is not None:
+            problem = self._ip_problem(host, literal)
+            if problem:
+                raise OutboundRefused(problem)
+            return [str(literal)]
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
         except (socket.gaierror, UnicodeError) as exc:
             raise OutboundUnresolvable(f"{host} does not resolve") from exc
-        for info in infos:
-            ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-            problem = self._ip_problem(host, ip)
-            if problem:
-                raise OutboundRefused(problem)
+        found = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
+        if host not in self.allowed_hosts:
+            for address in found:
+                problem = self._ip_problem(host, ipaddress.ip_address(address))
+                if problem:
+                    raise OutboundRefused(problem)
+        return found
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network layer, connecting only to addresses the policy accepts, resolved
+    here: the name is not looked up again between the check and the connection, so a DNS
+    answer that changes in between (rebinding) cannot send the request inside. TLS still
+    verifies the certificate against the host name of the URL."""
+
+    def __init__(self, policy: OutboundPolicy, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._policy = policy
+        self._inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self._policy.addresses(host, port)
+        for n, address in enumerate(addresses):
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError:
+                if n == len(addresses) - 1:
+                    raise
+        raise httpcore.ConnectError(f"{host} has no address")  # pragma: no cover
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise OutboundRefused("unix sockets are not called")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def pinned_transport(policy: OutboundPolicy, **options: Any) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose every connection goes through PinnedBackend."""
+    transport = httpx.AsyncHTTPTransport(**options)
+    # httpx has no parameter for httpcore's network backend: wrap the one its pool made.
+    pool: Any = transport._pool
+    pool._network_backend = PinnedBackend(policy, pool._network_backend)
+    return transport

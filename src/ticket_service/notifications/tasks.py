@@ -85,14 +85,19 @@ def _view(resources: Resources, event, ticket, actor) -> EventView:  # type: ign
     )
 
 
+def _refusal(exc: OutboundRefused) -> DeliveryFailure:
+    if isinstance(exc, OutboundUnresolvable):
+        return TemporaryFailure(f"refused: {exc}")  # DNS may answer again later
+    return PermanentFailure(f"refused: {exc}")
+
+
 async def _checked(settings: Settings, url: str) -> str:
-    """The URL, if it may still be called now (DNS may have changed since it was set)."""
+    """The URL, if it may still be called now (DNS may have changed since it was set).
+    The connection itself is pinned to the addresses it allows (pinned_transport)."""
     try:
         await settings.outbound_policy.check(url)
-    except OutboundUnresolvable as exc:
-        raise TemporaryFailure(f"refused: {exc}") from exc
     except OutboundRefused as exc:
-        raise PermanentFailure(f"refused: {exc}") from exc
+        raise _refusal(exc) from exc
     return url
 
 
@@ -160,6 +165,8 @@ async def _attempt(resources: Resources, claimed: Claimed) -> DeliveryFailure | 
                 await _send(resources, claimed.delivery, message, claimed.service)
         except DeliveryFailure:
             raise
+        except OutboundRefused as exc:  # at connect time: the name now resolves inside
+            raise _refusal(exc) from exc
         except TimeoutError as exc:
             raise TemporaryFailure(f"no answer within {budget:g} s (the lease)") from exc
         except Exception as exc:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ticket_service.config import Settings
 from ticket_service.db import create_engine, create_sessionmaker
 from ticket_service.kit import crypto
+from ticket_service.kit.outbound import pinned_transport
 from ticket_service.ops.tracing import configure_tracing
 from ticket_service.redis import create_redis
 
@@ -33,6 +34,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     tracing = configure_tracing(settings, "ticket-service-worker")  # a no-op unless configured
     tracing.instrument_engine(engine)
     http = httpx.AsyncClient(
+        # Every connection goes only where the outbound policy allows (kit/outbound.py).
+        transport=pinned_transport(settings.outbound_policy),
         timeout=settings.notify_timeout_seconds,
         follow_redirects=False,  # a receiver must not send us to an address we refused
         headers={"User-Agent": "ticket-service (1440.test)"},
