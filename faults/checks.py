@@ -21,7 +21,7 @@ class Check:
 
 
 def wait_drained(database_url: str, timeout: float = 90) -> float:
-    """Seconds until no job is todo/doing and no delivery pending/failed (bounded)."""
+    """Seconds until no job is todo/doing and no delivery pending/sending/failed (bounded)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -29,7 +29,8 @@ def wait_drained(database_url: str, timeout: float = 90) -> float:
                 "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
             ).fetchone()
             deliveries = conn.execute(
-                "SELECT count(*) FROM notification_deliveries WHERE status IN ('pending', 'failed')"
+                "SELECT count(*) FROM notification_deliveries"
+                " WHERE status IN ('pending', 'sending', 'failed')"
             ).fetchone()
         if jobs == (0,) and deliveries == (0,):
             return time.monotonic() - started
@@ -141,13 +142,13 @@ def check_queue(conn: psycopg.Connection) -> list[Check]:
     ).fetchone()
     stuck = conn.execute(
         "SELECT status, count(*) FROM notification_deliveries"
-        " WHERE status IN ('pending', 'failed', 'dead') GROUP BY status"
+        " WHERE status IN ('pending', 'sending', 'failed', 'dead') GROUP BY status"
     ).fetchall()
     n_jobs = jobs[0] if jobs else -1
     return [
         Check("no job todo/doing after drain", "0", str(n_jobs), n_jobs == 0),
         Check(
-            "no delivery pending/failed/dead",
+            "no delivery pending/sending/failed/dead",
             "0",
             ", ".join(f"{s}:{c}" for s, c in stuck) or "0",
             not stuck,

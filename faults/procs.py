@@ -23,9 +23,12 @@ def service_env(database_url: str, redis_url: str, webhook_url: str) -> dict[str
         REDIS_URL=redis_url,
         WEBHOOK_URLS=webhook_url,
         WEBHOOK_SECRET="fault-suite",  # noqa: S106 - a local receiver
+        OUTBOUND_ALLOWED_HOSTS="127.0.0.1",  # the receiver is local, as an operator would allow
         NOTIFY_RETRY_BASE_SECONDS="0.2",
         NOTIFY_MAX_ATTEMPTS="10",
         NOTIFY_TIMEOUT_SECONDS="5",
+        # A killed worker's lease runs out well within the drain's wait.
+        NOTIFY_LEASE_SECONDS="10",
         WORKER_HEARTBEAT_SECONDS="1",
         WORKER_STALLED_AFTER_SECONDS="3",
         WORKER_STALLED_CHECK_SECONDS="2",

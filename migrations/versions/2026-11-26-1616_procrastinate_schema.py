@@ -6,9 +6,9 @@ Create Date: 2026-11-26 16:16:00
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from alembic import op
-from procrastinate.schema import SchemaManager
 
 revision: str = "0002_procrastinate"
 down_revision: str | None = "0001_core"
@@ -16,9 +16,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# A copy of procrastinate's schema.sql as of the version this migration was written for,
+# not the installed library's: upgrading procrastinate must not change what this does.
+# Its later schema changes ship as later migrations (README, "Upgrading procrastinate").
+SCHEMA_SQL = Path(__file__).resolve().parents[1] / "sql" / "procrastinate_3.10.0.sql"
+
+
 def upgrade() -> None:
-    # The schema of the pinned procrastinate version; its upgrades ship as later migrations.
-    op.execute(SchemaManager.get_schema())
+    op.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
 
 
 def downgrade() -> None:

@@ -1,4 +1,4 @@
-"""`ticket-service api|worker|migrate|dev|token`."""
+"""`ticket-service api|worker|migrate|dev|token|rotate-data-keys`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+
+from pydantic import ValidationError
 
 from ticket_service.config import get_settings
 from ticket_service.ops.logging import LOGGING_FROM_ENV
@@ -35,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--data-dir", default=".data", help="where embedded servers keep data")
 
+    keys = sub.add_parser(
+        "rotate-data-keys", help="re-encrypt stored secrets under the first DATA_KEYS key"
+    )
+    keys.add_argument("--new-key", action="store_true", help="only print a fresh key for DATA_KEYS")
+
     token = sub.add_parser("token", help="mint an access token without Discord")
     token.add_argument("--discord-id", required=True, help="Discord id (digits)")
     token.add_argument("--role", choices=[r.value for r in Role], default=None)
@@ -42,10 +49,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_problems(exc: ValidationError) -> list[str]:
+    """One line per problem, without pydantic's framing (the operator fixes env vars)."""
+    lines: list[str] = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(part) for part in error["loc"]).upper()
+        lines += [f"{field}: {m}" if field else m for m in message.splitlines()]
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command: str = args.command
-    if command in ("api", "worker", "migrate", "token") and not get_settings().database_url:
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for line in _config_problems(exc):
+            print(f"configuration: {line}", file=sys.stderr)
+        return 2
+    if command == "rotate-data-keys" and args.new_key:
+        from ticket_service.kit.crypto import new_key
+
+        print(new_key())
+        return 0
+    needs_database = ("api", "worker", "migrate", "token", "rotate-data-keys")
+    if command in needs_database and not get_settings().database_url:
         print(
             f"DATABASE_URL is not set: `ticket-service {command}` needs a PostgreSQL server "
             "(or use `ticket-service dev`, which starts one)",
@@ -93,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ticket_service.devserver import run_dev
 
         return run_dev(args.host, args.port, args.data_dir)
+    elif command == "rotate-data-keys":
+        return _rotate_data_keys()
     elif command == "token":
         return _token(args.discord_id, args.role, args.json)
     return 0
@@ -100,6 +131,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
+
+
+def _rotate_data_keys() -> int:
+    from ticket_service.ops.data_keys import UnreadableSecret, rotate_data_keys
+
+    try:
+        count = asyncio.run(rotate_data_keys(get_settings()))
+    except UnreadableSecret as exc:
+        print(f"nothing rewritten: {exc}", file=sys.stderr)
+        return 1
+    print(f"{count} stored secrets encrypted under the first data key")
+    return 0
 
 
 def _token(discord_id: str, role: str | None, as_json: bool) -> int:

@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ticket_service.kit.crypto import Keyring
+from ticket_service.kit.outbound import OutboundPolicy
+
 DEFAULT_SECRET_KEY = "change-me-in-production"  # noqa: S105 - the value production refuses
 
 CommaList = Annotated[list[str], NoDecode]
@@ -32,6 +35,9 @@ class Settings(BaseSettings):
     cors_origins: CommaList = Field(
         default=[], description="Browser origins allowed to call the API (comma list)"
     )
+    cors_allow_credentials: bool = Field(
+        default=False, description="Let those origins send cookies / HTTP auth (never with *)"
+    )
     database_url: str | None = Field(
         default=None,
         description="postgresql://user:pass@host:port/db; unset in `dev` = embedded server",
@@ -40,6 +46,9 @@ class Settings(BaseSettings):
         default=None, description="redis://host:port/0; unset in `dev` = embedded Valkey"
     )
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    # Fernet keys (comma list, newest first) for secrets stored in the database; unset =
+    # one key derived from SECRET_KEY. See README, "Secrets at rest".
+    data_keys: SecretStr = SecretStr("")
     metrics_token: SecretStr | None = None
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL used in notification links"
@@ -92,6 +101,9 @@ class Settings(BaseSettings):
     discord_bot_token: SecretStr | None = None
     webhook_urls: CommaList = []
     webhook_secret: SecretStr = SecretStr("")
+    # Host names, addresses or networks (CIDR) that webhook URLs may point at although
+    # they are loopback/private/...; `dev` adds loopback itself.
+    outbound_allowed_hosts: CommaList = []
     notify_locale: Literal["ru", "en"] = "ru"
     # Team channels that may carry internal notes (a private staff channel, an internal
     # integration): any of slack, discord_webhook, webhook, email. None by default.
@@ -100,12 +112,16 @@ class Settings(BaseSettings):
     notify_retry_base_seconds: float = Field(default=30.0, gt=0)
     notify_timeout_seconds: float = Field(default=10.0, gt=0)
     notify_keep_sent_days: int = Field(default=30, ge=1)
+    # A delivery being sent is leased to its worker for this long; a worker that dies
+    # mid-send leaves a lease that expires, and the delivery is tried again.
+    notify_lease_seconds: float = Field(default=60.0, gt=0)
 
     # Worker liveness. A worker whose heartbeat is older than WORKER_STALLED_AFTER_SECONDS
     # is taken for dead (SIGKILL, lost machine) and the jobs it was running go back to the
     # queue; every worker looks for such jobs at start-up and every
-    # WORKER_STALLED_CHECK_SECONDS. A delivery is locked while it is sent, so a job
-    # retried from a worker that was only slow never sends a second copy.
+    # WORKER_STALLED_CHECK_SECONDS. A delivery is leased while it is sent
+    # (NOTIFY_LEASE_SECONDS), so a job retried from a worker that was only slow waits for
+    # the lease and never sends a second copy while it runs.
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
     worker_stalled_check_seconds: float = Field(default=60.0, gt=0)
@@ -148,6 +164,7 @@ class Settings(BaseSettings):
         "webhook_urls",
         "cors_origins",
         "internal_safe_channels",
+        "outbound_allowed_hosts",
         mode="before",
     )
     @classmethod
@@ -201,15 +218,72 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> Settings:
-        if self.environment == "production":
-            secret = self.secret_key.get_secret_value()
-            if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
-                raise ValueError(
-                    "SECRET_KEY must be set to a random value of at least 32 characters "
-                    "when ENVIRONMENT=production"
-                )
+    def _lease_outlasts_a_call(self) -> Settings:
+        if self.notify_lease_seconds <= self.notify_timeout_seconds:
+            raise ValueError("NOTIFY_LEASE_SECONDS must be longer than NOTIFY_TIMEOUT_SECONDS")
         return self
+
+    def _refused_urls(self) -> list[str]:
+        # The set-time check of URLs from the environment; the one before each call also
+        # resolves host names (a name may resolve elsewhere by then).
+        policy = self.outbound_policy
+        named = [
+            ("SLACK_WEBHOOK_URL", self.slack_webhook_url),
+            ("DISCORD_WEBHOOK_URL", self.discord_webhook_url),
+        ]
+        urls = [(n, s.get_secret_value()) for n, s in named if s is not None]
+        urls += [("WEBHOOK_URLS", url) for url in self.webhook_urls]
+        return [f"{n}: {p}" for n, url in urls if (p := policy.static_problem(url))]
+
+    @model_validator(mode="after")
+    def _refuse_weak_configuration(self) -> Settings:
+        """Every problem on a line of its own, so that one start-up shows them all."""
+        problems = self._production_problems() + self._refused_urls()
+        try:
+            Keyring(self.data_key_list, self.secret_key.get_secret_value())
+        except ValueError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _production_problems(self) -> list[str]:
+        if self.environment != "production":
+            return []
+        problems = []
+        secret = self.secret_key.get_secret_value()
+        if secret == DEFAULT_SECRET_KEY or len(secret) < 32:
+            problems.append(
+                "SECRET_KEY must be set to a random value of at least 32 characters "
+                "when ENVIRONMENT=production"
+            )
+        if self.webhook_urls and len(self.webhook_secret.get_secret_value()) < 32:
+            problems.append(
+                "WEBHOOK_SECRET must be at least 32 characters when WEBHOOK_URLS is set "
+                "and ENVIRONMENT=production"
+            )
+        for name, url in (
+            ("PUBLIC_URL", self.public_url),
+            ("DISCORD_REDIRECT_URI", self.discord_redirect_uri),
+            ("DISCORD_API_BASE_URL", self.discord_api_base_url),
+            ("DISCORD_AUTHORIZE_URL", self.discord_authorize_url),
+        ):
+            if not url.startswith("https://"):
+                problems.append(f"{name} must be an https:// URL when ENVIRONMENT=production")
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            problems.append(
+                "CORS_ORIGINS=* must not be combined with CORS_ALLOW_CREDENTIALS=true "
+                "when ENVIRONMENT=production: name the origins"
+            )
+        return problems
+
+    @property
+    def data_key_list(self) -> list[str]:
+        return [k.strip() for k in self.data_keys.get_secret_value().split(",") if k.strip()]
+
+    @property
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy.build(self.environment, self.outbound_allowed_hosts)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -64,6 +64,15 @@ class Conflict(AppError):
     message = "Conflict"
 
 
+class Unprocessable(AppError):
+    """Well-formed input the service refuses on a rule of its own (e.g. a URL it will not
+    call); rendered like a payload validation error, with the reason in `details`."""
+
+    status_code = 422
+    code = "validation_error"
+    message = "Invalid request"
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"

@@ -16,6 +16,7 @@ from ticket_service.catalog.router import router as catalog_router
 from ticket_service.config import Settings, get_settings
 from ticket_service.db import create_engine, create_sessionmaker
 from ticket_service.errors import install_error_handlers
+from ticket_service.kit import crypto
 from ticket_service.notifications.router import router as notifications_router
 from ticket_service.ops.action_log import ActionLogMiddleware
 from ticket_service.ops.body_limit import BodyLimitMiddleware
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if os.environ.get(LOGGING_FROM_ENV):
         configure_logging(settings.log_format == "json", settings.log_level)
     tracing = configure_tracing(settings, "ticket-service-api")  # a no-op unless configured
+    crypto.configure(settings.data_key_list, settings.secret_key.get_secret_value())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,7 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH"],
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=[
                 "Authorization",
                 "access_token",

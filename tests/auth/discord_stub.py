@@ -25,6 +25,7 @@ CLIENT_ID = "client-123"
 CLIENT_SECRET = "discord-secret"
 REDIRECT_URI = "http://testserver/api/discord/auth"
 GUILD_ID = "900100"
+BOT_TOKEN = "bot-token-0123"
 
 
 def _json(status: int, body: Any) -> Response:
@@ -49,6 +50,10 @@ class DiscordStub:
     codes: dict[str, str] = field(default_factory=dict)  # live code -> user id
     used_codes: set[str] = field(default_factory=set)
     tokens: dict[str, str] = field(default_factory=dict)  # Discord access token -> user id
+    refresh_tokens: dict[str, str] = field(default_factory=dict)  # live refresh -> user id
+    # Seconds a Discord access token lives (Discord: a week); 0 makes a refresh need a new one.
+    token_lifetime: int = 604800
+    bot_token: str = BOT_TOKEN
 
     def __post_init__(self) -> None:
         self.server.expect_request(f"{API}/oauth2/token", method="POST").respond_with_handler(
@@ -58,6 +63,9 @@ class DiscordStub:
         self.server.expect_request(
             re.compile(rf"^{API}/users/@me/guilds/\d+/member$"), method="GET"
         ).respond_with_handler(self._member)
+        self.server.expect_request(
+            re.compile(rf"^{API}/guilds/\d+/members/\d+$"), method="GET"
+        ).respond_with_handler(self._bot_member)
 
     @property
     def base_url(self) -> str:
@@ -81,6 +89,13 @@ class DiscordStub:
         self.codes[code] = user_id
         return code
 
+    def leave_guild(self, user_id: str) -> None:
+        """The person is removed from (or leaves) the company server."""
+        self.users[user_id].roles = None
+
+    def set_roles(self, user_id: str, roles: list[str]) -> None:
+        self.users[user_id].roles = roles
+
     def requests_to(self, suffix: str) -> list[Request]:
         return [req for req, _ in self.server.log if req.path == f"{API}{suffix}"]
 
@@ -91,6 +106,11 @@ class DiscordStub:
         if auth is None or (auth.username, auth.password) != (CLIENT_ID, CLIENT_SECRET):
             return _json(401, {"error": "invalid_client"})
         form = request.form
+        if form.get("grant_type") == "refresh_token":
+            user_id = self.refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if user_id is None:  # used already (Discord rotates them), or never issued
+                return _json(400, {"error": "invalid_grant"})
+            return self._grant(user_id)
         code = form.get("code", "")
         if (
             form.get("grant_type") != "authorization_code"
@@ -100,15 +120,20 @@ class DiscordStub:
         ):
             return _json(400, {"error": "invalid_grant", "error_description": 'Invalid "code"'})
         self.used_codes.add(code)
+        return self._grant(self.codes[code])
+
+    def _grant(self, user_id: str) -> Response:
         access = "discord-at-" + secrets.token_hex(8)
-        self.tokens[access] = self.codes[code]
+        refresh = "discord-rt-" + secrets.token_hex(8)
+        self.tokens[access] = user_id
+        self.refresh_tokens[refresh] = user_id
         return _json(
             200,
             {
                 "access_token": access,
                 "token_type": "Bearer",
-                "expires_in": 604800,
-                "refresh_token": "discord-rt-" + secrets.token_hex(8),
+                "expires_in": self.token_lifetime,
+                "refresh_token": refresh,
                 "scope": "identify email guilds.members.read",
             },
         )
@@ -141,6 +166,17 @@ class DiscordStub:
         guild = request.path.split("/")[-2]
         if guild != self.guild_id or user.roles is None:
             return _json(404, {"message": "Unknown Guild", "code": 10004})
+        return _json(200, {"roles": user.roles, "user": {"id": user.id}, "nick": None})
+
+    def _bot_member(self, request: Request) -> Response:
+        if request.headers.get("Authorization") != f"Bot {self.bot_token}":
+            return _json(401, {"message": "401: Unauthorized", "code": 0})
+        *_, guild, _members, user_id = request.path.split("/")
+        user = self.users.get(user_id)
+        if guild != self.guild_id:
+            return _json(403, {"message": "Missing Access", "code": 50001})
+        if user is None or user.roles is None:
+            return _json(404, {"message": "Unknown Member", "code": 10007})
         return _json(200, {"roles": user.roles, "user": {"id": user.id}, "nick": None})
 
 

@@ -127,6 +127,10 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
         "existing":         (401,    403,    403,    403,    200),
         "missing":          (401,    403,    403,    403,    404),
     },
+    "DELETE /api/v1/users/{discord_id}/sessions": {
+        "existing":         (401,    403,    403,    403,    204),
+        "missing":          (401,    403,    403,    403,    404),
+    },
     # --- notification deliveries --------------------------------------------------------
     "GET /api/v1/admin/deliveries": {
         "-":                (401,    403,    403,    403,    200),
@@ -405,6 +409,11 @@ async def set_role(w: World, caller: str, case: str) -> Outcome:
     return _status(await w.call(caller, "PUT", url, json={"role": "agent"}))
 
 
+async def revoke_sessions(w: World, caller: str, case: str) -> Outcome:
+    discord_id = ROLE_TARGET if case == "existing" else "999999999"
+    return _status(await w.call(caller, "DELETE", f"/api/v1/users/{discord_id}/sessions"))
+
+
 async def list_deliveries(w: World, caller: str, case: str) -> Outcome:
     return _status(await w.call(caller, "GET", "/api/v1/admin/deliveries"))
 
@@ -463,6 +472,7 @@ CALLS: dict[str, Call] = {
     "POST /api/v1/services": create_service,
     "PATCH /api/v1/services/{slug}": update_service,
     "PUT /api/v1/users/{discord_id}/role": set_role,
+    "DELETE /api/v1/users/{discord_id}/sessions": revoke_sessions,
     "GET /api/v1/admin/deliveries": list_deliveries,
     "POST /api/v1/admin/deliveries/{delivery_id}/retry": retry_delivery,
     "GET /api/discord/auth_link": auth_link,

@@ -146,7 +146,11 @@ async def test_removing_a_service_override_falls_back_to_the_global_webhook(
 async def test_webhook_urls_are_never_shown_back(build, database_url, httpserver):
     it_slack = "https://hooks.slack.example/services/T9/B9/very-secret"
     it_discord = "https://discord.example/api/webhooks/9/also-secret"
-    app, client, _ = await build(slack_webhook_url=receive(httpserver, "/slack/global-secret"))
+    app, client, _ = await build(
+        slack_webhook_url=receive(httpserver, "/slack/global-secret"),
+        # Names nothing resolves (no DNS in tests): allowed by name, as an operator could.
+        outbound_allowed_hosts=["127.0.0.1", "hooks.slack.example", "discord.example"],
+    )
     admin = await person(app, database_url, "3001", Role.admin)
     employee = await person(app, database_url, "1001")
     patched = await add_service(

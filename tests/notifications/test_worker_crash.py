@@ -63,7 +63,11 @@ async def test_killed_worker_job_is_picked_up_by_the_next_one(
     fast = Receiver()
     try:
         app, client, settings = await build(
-            webhook_urls=[slow.url, fast.url], webhook_secret="s3cret"
+            webhook_urls=[slow.url, fast.url],
+            webhook_secret="s3cret",
+            # A short lease, so that the dead worker's one runs out within the test.
+            notify_timeout_seconds=4,
+            notify_lease_seconds=5,
         )
         workers.append(first := start_worker(settings, tmp_path, log, **FAST_STALL))
         await open_ticket(client, await auth_headers(app, "200", Role.employee))
@@ -74,8 +78,14 @@ async def test_killed_worker_job_is_picked_up_by_the_next_one(
             lambda: _by_receiver(database_url, fast)["status"] == "sent", what="fast sent"
         )
         first.send_signal(signal.SIGKILL)  # while the slow request is still in flight
+        killed_at = time.time()
         assert first.wait(timeout=10) == -signal.SIGKILL
-        assert _by_receiver(database_url, slow)["status"] == "pending"  # it committed nothing
+        # The killed worker had claimed the delivery (committed) and never recorded an
+        # outcome: its lease is all that is left of it.
+        left = _by_receiver(database_url, slow)
+        assert (left["status"], left["attempts"]) == ("sending", 1)
+        assert left["lease_until"] is not None
+        assert left["lease_token"] is not None
 
         workers.append(second := start_worker(settings, tmp_path, log, **FAST_STALL))
         await eventually(
@@ -84,11 +94,17 @@ async def test_killed_worker_job_is_picked_up_by_the_next_one(
             what=f"the stalled delivery sent by the next worker; log: {log}",
         )
         row = _by_receiver(database_url, slow)
-        # The killed attempt never committed, so the row counts the one that did.
-        assert row["attempts"] == 1
+        # One more attempt, and only after the dead worker's lease had run out.
+        assert row["attempts"] == 2
+        assert slow.hits[1].at >= left["lease_until"].timestamp() - 0.05
+        assert slow.hits[1].at - killed_at < 5 + 15
+        assert row["lease_until"] is None
+        assert row["lease_token"] is None
         assert _by_receiver(database_url, fast)["attempts"] == 1
         slow_job = _job_of(database_url, row["id"])
-        assert (slow_job["status"], slow_job["attempts"]) == ("succeeded", 2)  # run twice
+        # Run again after the kill: maybe once more to wait for the lease to run out.
+        assert slow_job["status"] == "succeeded"
+        assert slow_job["attempts"] in (2, 3)
 
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=15) == 0, log.read_text()[-3000:]

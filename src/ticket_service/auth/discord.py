@@ -7,10 +7,11 @@ stand-in (tests, staging) can take Discord's place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from httpx_oauth.oauth2 import BaseOAuth2, GetAccessTokenError
+from httpx_oauth.oauth2 import BaseOAuth2, GetAccessTokenError, RefreshTokenError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -45,6 +46,36 @@ class NotGuildMember(Forbidden):
     message = "Only members of the company Discord server may sign in"
 
 
+class DiscordUnavailableForRefresh(ServiceUnavailable):
+    code = "discord_unavailable"
+    message = (
+        "Discord is unreachable, so your membership cannot be checked right now; your "
+        "access token stays valid until it expires, refresh again in a minute"
+    )
+
+
+@dataclass(frozen=True)
+class DiscordGrant:
+    """What Discord's token endpoint gave us for one person: read again at each refresh."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: datetime | None
+
+    @classmethod
+    def from_token(cls, token: dict[str, Any]) -> DiscordGrant:
+        expires = token.get("expires_at")  # httpx-oauth computes it from expires_in
+        return cls(
+            str(token["access_token"]),
+            token.get("refresh_token"),
+            datetime.fromtimestamp(expires, UTC) if expires else None,
+        )
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class DiscordProfile:
     id: str
@@ -55,11 +86,21 @@ class DiscordProfile:
     avatar: str | None
     guild_roles: list[str] = field(default_factory=list)
     locale: str | None = None  # the language chosen in Discord: `ru`, `en-US`, ...
+    grant: DiscordGrant | None = None
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A person's guild roles now (None: not a member, or Discord no longer vouches for
+    them), and the grant to keep (renewed if it had expired)."""
+
+    roles: list[str] | None
+    grant: DiscordGrant | None
 
 
 def _transient(exc: BaseException) -> bool:
     """Worth one more try: the network failed or Discord answered 5xx / 429."""
-    if isinstance(exc, GetAccessTokenError):
+    if isinstance(exc, (GetAccessTokenError, RefreshTokenError)):
         response = exc.response
         return response is None or response.status_code >= 500 or response.status_code == 429
     if isinstance(exc, httpx.HTTPStatusError):
@@ -77,6 +118,7 @@ class _OAuthClient(BaseOAuth2[dict[str, Any]]):
             name="discord",
             base_scopes=settings.discord_scopes,
             token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name
+            refresh_token_endpoint=f"{settings.discord_api_base_url}/oauth2/token",
         )
         self._timeout = settings.discord_timeout_seconds
 
@@ -163,4 +205,49 @@ class DiscordClient:
             avatar=user.get("avatar"),
             guild_roles=roles,
             locale=user.get("locale"),
+            grant=DiscordGrant.from_token(token),
         )
+
+    async def membership(self, discord_id: str, grant: DiscordGrant | None) -> Membership:
+        """Who the person is in the guild now: through the bot when DISCORD_BOT_TOKEN is set,
+        else with the grant they gave us at sign-in. DiscordUnavailableForRefresh when
+        Discord cannot answer (network, 5xx, 429 after the retries)."""
+        guild = self.settings.discord_guild_id
+        try:
+            if self.settings.discord_bot_token:
+                bot = self.settings.discord_bot_token.get_secret_value()
+                headers = {"Authorization": f"Bot {bot}"}
+                path = f"/guilds/{guild}/members/{discord_id}"
+            else:
+                if grant is None:
+                    return Membership(None, None)
+                if grant.expired:
+                    if not grant.refresh_token:
+                        return Membership(None, None)
+                    token: dict[str, Any] = await self._retrying()(
+                        self.oauth.refresh_token, grant.refresh_token
+                    )
+                    grant = DiscordGrant.from_token(token)
+                headers = {"Authorization": f"Bearer {grant.access_token}"}
+                path = f"/users/@me/guilds/{guild}/member"
+            response: httpx.Response = await self._retrying()(self._get, path, headers)
+        except RefreshTokenError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            if status in (400, 401):  # the person took back our access at Discord
+                return Membership(None, None)
+            raise DiscordUnavailableForRefresh() from exc
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            raise DiscordUnavailableForRefresh() from exc
+        if response.status_code in (401, 403) and self.settings.discord_bot_token:
+            raise DiscordMisconfigured(
+                "DISCORD_BOT_TOKEN is not accepted by Discord, or the bot is not in the guild"
+            )
+        if response.status_code in (401, 403, 404):
+            return Membership(None, grant)
+        if not response.is_success:
+            raise DiscordUnavailableForRefresh()
+        try:
+            roles = [str(role) for role in response.json().get("roles", [])]
+        except ValueError as exc:
+            raise DiscordUnavailableForRefresh() from exc
+        return Membership(roles, grant)

@@ -89,17 +89,24 @@ def _pair(issued: tokens.IssuedTokens, user: object) -> TokenPair:
     )
 
 
-@router.post("/api/v1/auth/refresh", summary="Rotate tokens", responses=responses(401, 422))
+@router.post("/api/v1/auth/refresh", summary="Rotate tokens", responses=responses(401, 422, 503))
 async def refresh(
     action: Annotated[ActionRecord, Depends(Action("refresh_token"))],
     response: Response,
     body: RefreshRequest,
     session: Session,
     settings: AppSettings,
+    discord: Discord,
 ) -> TokenPair:
     """Trade a refresh token for a new pair. Each refresh token works once; reusing one
-    revokes every session descended from the same sign-in."""
-    user, issued = await tokens.rotate(session, settings, body.refresh_token)
+    revokes every session descended from the same sign-in.
+
+    With DISCORD_GUILD_ID set, each refresh asks Discord (with the bot token, or the grant
+    given at sign-in) whether the person is still in the guild and with which roles: no
+    longer a member → 401 `not_guild_member` and every session of this sign-in revoked;
+    roles changed → the role changes (unless an admin set it by hand). Discord unreachable
+    → 503 `discord_unavailable`; the access token in hand works until it expires."""
+    user, issued = await service.refresh(session, settings, discord, body.refresh_token)
     action.actor = user.discord_id
     response.headers.update(NO_STORE)
     return _pair(issued, user)

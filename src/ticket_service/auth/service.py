@@ -8,7 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.auth import tokens
-from ticket_service.auth.discord import DiscordClient
+from ticket_service.auth.discord import DiscordClient, NotGuildMember
 from ticket_service.auth.models import AuthSession, OAuthState
 from ticket_service.config import Settings
 from ticket_service.errors import AppError, Unauthorized
@@ -72,6 +72,39 @@ async def finish_login(
         DISCORD_LOGINS.labels(exc.code).inc()  # invalid_state, invalid_code, not_guild_member...
         raise
     DISCORD_LOGINS.labels("success").inc()
+    return user, issued
+
+
+class NoLongerMember(Unauthorized):
+    code = NotGuildMember.code
+    message = (
+        "You are no longer a member of the company Discord server; "
+        "every session of this sign-in is revoked"
+    )
+    keeps_changes = True  # the revocation must stand
+
+
+async def refresh(
+    session: AsyncSession, settings: Settings, discord: DiscordClient, refresh_token: str
+) -> tuple[User, tokens.IssuedTokens]:
+    """Trade a refresh token for a new pair, after asking Discord who the person is now.
+
+    Not in the guild any more → 401 and the family revoked; roles changed → the role
+    changes. Discord unreachable → 503 and nothing changes: the access token in hand
+    keeps working until it expires, and the refresh token can be tried again."""
+    current = await tokens.live_refresh(session, settings, refresh_token)
+    user = current.user
+    if settings.discord_guild_id and (settings.discord_bot_token or user.discord_access_token):
+        # Locked: Discord rotates its refresh tokens, so two of our refreshes must not
+        # both spend the same one.
+        await session.refresh(user, with_for_update=True)
+        membership = await discord.membership(user.discord_id, users.grant_of(user))
+        if membership.roles is None:
+            # The grant is kept as it is: the person's other sign-ins meet the same answer.
+            await tokens.revoke_family(session, current.family_id)
+            raise NoLongerMember()
+        users.follow_discord(settings, user, membership.roles, membership.grant)
+    issued = await tokens.rotate(session, settings, current)
     return user, issued
 
 

@@ -90,11 +90,12 @@ async def authenticate(
     return row.user, row
 
 
-async def rotate(
+async def live_refresh(
     session: AsyncSession, settings: Settings, refresh_token: str
-) -> tuple[User, IssuedTokens]:
-    """Trade a refresh token for a new pair. A refresh token works once: presenting a
-    used one again means it leaked, so the whole family of sessions is revoked."""
+) -> AuthSession:
+    """The session a refresh token renews, locked, with its user; 401 for anything else.
+    A refresh token works once: presenting a used one again means it leaked, so the whole
+    family of sessions is revoked."""
     now = datetime.now(UTC)
     current = (
         await session.execute(
@@ -110,9 +111,13 @@ async def rotate(
     if current.rotated_at is not None:
         await revoke_family(session, current.family_id)
         raise RefreshTokenReused()
-    current.rotated_at = now
-    issued = await issue(session, settings, current.user, family_id=current.family_id)
-    return current.user, issued
+    return current
+
+
+async def rotate(session: AsyncSession, settings: Settings, current: AuthSession) -> IssuedTokens:
+    """Retire `current` (from live_refresh) and issue the next pair of its family."""
+    current.rotated_at = datetime.now(UTC)
+    return await issue(session, settings, current.user, family_id=current.family_id)
 
 
 async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
@@ -121,6 +126,16 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
         .where(AuthSession.family_id == family_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
+
+
+async def revoke_user(session: AsyncSession, user_id: int) -> int:
+    """Every live session of a person, at once; how many there were."""
+    result = await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def revoke(session: AsyncSession, auth_session: AuthSession) -> None:

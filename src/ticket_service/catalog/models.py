@@ -14,6 +14,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ticket_service.db import Base, Timestamped
+from ticket_service.kit.crypto import EncryptedText
 from ticket_service.vocabulary import sql_in
 
 DEFAULT_SERVICE_SLUG = "general"
@@ -35,9 +36,10 @@ class Service(Timestamped, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Per-service notification overrides: its own channels instead of the global ones,
-    # and people (e.g. the service's shared inbox) to e-mail about its tickets.
-    slack_webhook_url: Mapped[str | None] = mapped_column(Text)
-    discord_webhook_url: Mapped[str | None] = mapped_column(Text)
+    # and people (e.g. the service's shared inbox) to e-mail about its tickets. Webhook URLs
+    # are credentials: stored encrypted (kit/crypto.py), read back in the clear.
+    slack_webhook_url: Mapped[str | None] = mapped_column(EncryptedText)
+    discord_webhook_url: Mapped[str | None] = mapped_column(EncryptedText)
     notify_emails: Mapped[list[str]] = mapped_column(
         ARRAY(String(320)), default=list, server_default="{}"
     )

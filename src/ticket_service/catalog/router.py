@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from ticket_service.auth.dependencies import AdminUser, CurrentUser
 from ticket_service.catalog import repository, service
@@ -17,6 +17,7 @@ from ticket_service.catalog.schemas import (
 )
 from ticket_service.db import Session
 from ticket_service.errors import responses
+from ticket_service.kit.redact import mask_email
 from ticket_service.ops.action_log import Action, ActionRecord
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
@@ -55,14 +56,24 @@ async def update_service(
     body: ServiceUpdate,
     admin: AdminUser,
     session: Session,
+    request: Request,
 ) -> ServiceOut:
-    """Rename, describe, or deactivate a service (inactive ones take no new tickets)."""
-    # Webhook URLs are credentials: the log says that they changed, not what they are.
+    """Rename, describe, or deactivate a service (inactive ones take no new tickets).
+
+    Webhook URLs are stored encrypted and never shown back. A URL the service will not call
+    is refused with 422 `url_refused` and the reason: anything but https in production, or
+    a host that is or resolves to a loopback, private, link-local, multicast or cloud
+    metadata address (unless listed in OUTBOUND_ALLOWED_HOSTS)."""
+    # Webhook URLs are credentials and addresses are personal: the log says what changed,
+    # not what it is.
     changed = body.model_dump(exclude_unset=True)
-    action.set_params(
-        {
-            "slug": slug,
-            **{k: ("***" if k in NULLABLE_FIELDS and v else v) for k, v in changed.items()},
-        }
-    )
-    return service_out(await service.update(session, slug, body))
+    params: dict[str, object] = {"slug": slug}
+    for key, value in changed.items():
+        if key in NULLABLE_FIELDS and value:
+            value = "***"
+        elif key == "notify_emails" and value is not None:
+            value = [mask_email(address) for address in value]
+        params[key] = value
+    action.set_params(params)
+    policy = request.app.state.settings.outbound_policy
+    return service_out(await service.update(session, slug, body, policy))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import datetime
 
 from sqlalchemy import (
@@ -29,6 +30,7 @@ class Channel(enum.StrEnum):
 
 class DeliveryStatus(enum.StrEnum):
     pending = "pending"  # waiting for its first or next attempt
+    sending = "sending"  # a worker holds the lease and is sending it now
     sent = "sent"
     failed = "failed"  # the last attempt failed; another is scheduled
     dead = "dead"  # gave up: permanent failure or attempts exhausted
@@ -63,3 +65,7 @@ class Delivery(Timestamped, Base):
     # The reader's language, chosen when the delivery is created (a person's own, else the
     # service's default NOTIFY_LOCALE).
     locale: Mapped[str | None] = mapped_column(String(8))
+    # While `sending`: until when (database clock) the worker that claimed it owns it, and
+    # the token only that worker knows; an outcome is recorded only under its own token.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_token: Mapped[uuid.UUID | None] = mapped_column()

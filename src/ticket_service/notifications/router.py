@@ -49,7 +49,7 @@ async def list_deliveries(
     action: Annotated[ActionRecord, Depends(Action("list_deliveries"))],
     admin: AdminUser,
     session: Session,
-    status: Literal["pending", "sent", "failed", "dead"] | None = None,
+    status: Literal["pending", "sending", "sent", "failed", "dead"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> DeliveryPage:

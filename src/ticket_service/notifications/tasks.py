@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import procrastinate
 import structlog
@@ -12,7 +15,9 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ticket_service.config import Settings
 from ticket_service.conversation.models import Comment
+from ticket_service.kit.outbound import OutboundRefused, OutboundUnresolvable
 from ticket_service.notifications import repository
 from ticket_service.notifications.channels import (
     DeliveryFailure,
@@ -95,6 +100,22 @@ async def _view(session: AsyncSession, resources: Resources, event, ticket, acto
     )
 
 
+def _refusal(exc: OutboundRefused) -> DeliveryFailure:
+    if isinstance(exc, OutboundUnresolvable):
+        return TemporaryFailure(f"refused: {exc}")  # DNS may answer again later
+    return PermanentFailure(f"refused: {exc}")
+
+
+async def _checked(settings: Settings, url: str) -> str:
+    """The URL, if it may still be called now (DNS may have changed since it was set).
+    The connection itself is pinned to the addresses it allows (pinned_transport)."""
+    try:
+        await settings.outbound_policy.check(url)
+    except OutboundRefused as exc:
+        raise _refusal(exc) from exc
+    return url
+
+
 async def _send(resources: Resources, delivery: Delivery, message: Message, service) -> None:  # type: ignore[no-untyped-def]
     settings, http = resources.settings, resources.http
     target = Target(Channel(delivery.channel), delivery.recipient)
@@ -105,13 +126,13 @@ async def _send(resources: Resources, delivery: Delivery, message: Message, serv
             raise PermanentFailure("DISCORD_BOT_TOKEN is no longer configured")
         await discord.send_dm(
             http,
-            settings.discord_api_base_url,
+            await _checked(settings, settings.discord_api_base_url),
             settings.discord_bot_token.get_secret_value(),
             target.recipient,
             message,
         )
     else:
-        url = webhook_url(settings, service, target)
+        url = await _checked(settings, webhook_url(settings, service, target))
         if target.channel is Channel.slack:
             await slack.send(http, url, message)
         elif target.channel is Channel.discord_webhook:
@@ -120,74 +141,128 @@ async def _send(resources: Resources, delivery: Delivery, message: Message, serv
             await webhook.send(http, url, settings.webhook_secret.get_secret_value(), message)
 
 
-@jobs.task(name="deliver", queue="notifications", pass_context=True, retry=AtRecordedTime())
-async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
-    """Make one attempt at one delivery; record the outcome on its row."""
-    resources = resources_of(context)
+@dataclass(frozen=True)
+class Claimed:
+    delivery: Delivery
+    view: EventView
+    service: Any
+
+
+async def _claim(resources: Resources, delivery_id: int) -> Claimed | str:
+    """Transaction 1: take the lease and read what to send; committed before sending."""
     settings = resources.settings
     async with resources.sessionmaker() as session, session.begin():
-        delivery = await repository.locked_delivery(session, delivery_id)
-        if delivery is None:
+        claimed = await repository.claim(session, delivery_id, settings.notify_lease_seconds)
+        if claimed is None:
             log.info("delivery_gone", delivery_id=delivery_id)
             return "gone"
-        if delivery.status in (DeliveryStatus.sent, DeliveryStatus.dead):
-            return delivery.status  # a duplicate or replayed job: nothing to do
-        found = await repository.event_with_ticket(session, delivery.event_id)
+        if isinstance(claimed, repository.Busy):
+            # Another worker is sending it (or died doing so): look again when its lease
+            # ends; by then it is sent, failed, or claimable.
+            raise RetryLater(claimed.until + timedelta(seconds=0.5))
+        if isinstance(claimed, DeliveryStatus):
+            return claimed.value  # sent or dead: a duplicate or replayed job
+        found = await repository.event_with_ticket(session, claimed.event_id)
         if found is None:  # pragma: no cover - the FK cascades deliveries away with events
             return "gone"
         event, ticket, actor = found
-        delivery.attempts += 1
-        now = datetime.now(UTC)
+        view = await _view(session, resources, event, ticket, actor)
+        return Claimed(claimed, view, ticket.service)
+
+
+async def _attempt(resources: Resources, claimed: Claimed) -> DeliveryFailure | None:
+    """Send, with no transaction open; the outcome, bounded by the lease."""
+    settings = resources.settings
+    budget = settings.notify_lease_seconds - _lease_margin(settings)
+    try:
         try:
-            try:
-                view = await _view(session, resources, event, ticket, actor)
-                message = render(view, delivery.locale or settings.notify_locale)
-                await _send(resources, delivery, message, ticket.service)
-            except DeliveryFailure:
-                raise
-            except Exception as exc:
-                # A bug of ours (rendering, a header): record it where admins look, retry
-                # like any failure, and end dead rather than retry silently forever.
-                log.exception("delivery_error", delivery_id=delivery_id)
-                raise TemporaryFailure(f"internal error: {exc!r}") from exc
-        except DeliveryFailure as exc:
-            delivery.last_error = str(exc)[:1000]
-            exhausted = delivery.attempts >= settings.notify_max_attempts
-            if isinstance(exc, PermanentFailure) or exhausted:
-                delivery.status = DeliveryStatus.dead.value
-                delivery.next_attempt_at = None
-                log.warning(
-                    "delivery_dead",
-                    delivery_id=delivery_id,
-                    channel=delivery.channel,
-                    attempts=delivery.attempts,
-                    error=delivery.last_error,
-                )
-                NOTIFICATION_ATTEMPTS.labels(delivery.channel, "dead").inc()
-                return "dead"
-            wait = backoff_seconds(settings.notify_retry_base_seconds, delivery.attempts)
-            if isinstance(exc, TemporaryFailure) and exc.retry_after is not None:
-                wait = max(wait, exc.retry_after)  # the receiver asked us to wait this long
-            delivery.status = DeliveryStatus.failed.value
-            delivery.next_attempt_at = now + timedelta(seconds=wait)
-            retry_at = delivery.next_attempt_at
-            NOTIFICATION_ATTEMPTS.labels(delivery.channel, "failed").inc()
-            log.info(
-                "delivery_failed",
-                delivery_id=delivery_id,
-                channel=delivery.channel,
-                attempts=delivery.attempts,
-                retry_in=round(wait, 3),
-                error=delivery.last_error,
-            )
-        else:
+            message = render(claimed.view, claimed.delivery.locale or settings.notify_locale)
+            async with asyncio.timeout(budget):
+                await _send(resources, claimed.delivery, message, claimed.service)
+        except DeliveryFailure:
+            raise
+        except OutboundRefused as exc:  # at connect time: the name now resolves inside
+            raise _refusal(exc) from exc
+        except TimeoutError as exc:
+            raise TemporaryFailure(f"no answer within {budget:g} s (the lease)") from exc
+        except Exception as exc:
+            # A bug of ours (rendering, a header): record it where admins look, retry
+            # like any failure, and end dead rather than retry silently forever.
+            log.exception("delivery_error", delivery_id=claimed.delivery.id)
+            raise TemporaryFailure(f"internal error: {type(exc).__name__}") from exc
+    except DeliveryFailure as exc:
+        return exc
+    return None
+
+
+def _lease_margin(settings: Settings) -> float:
+    # Leaves time to record the outcome before the lease can be claimed by a retry.
+    return min(5.0, (settings.notify_lease_seconds - settings.notify_timeout_seconds) / 2)
+
+
+async def _record(resources: Resources, claimed: Claimed, failure: DeliveryFailure | None) -> str:
+    """Transaction 2: the outcome, only while the lease is still ours."""
+    settings = resources.settings
+    delivery_id = claimed.delivery.id
+    token = claimed.delivery.lease_token
+    assert token is not None  # noqa: S101 - claim() always sets one
+    now = datetime.now(UTC)
+    async with resources.sessionmaker() as session, session.begin():
+        delivery = await repository.leased_delivery(session, delivery_id, token)
+        if delivery is None:
+            # Our lease expired and a retry claimed it (or the row is gone): that attempt
+            # records the outcome; two copies carry the same event id.
+            log.warning("delivery_lease_lost", delivery_id=delivery_id)
+            return "lease_lost"
+        delivery.lease_until = None
+        delivery.lease_token = None
+        if failure is None:
             delivery.status = DeliveryStatus.sent.value
             delivery.sent_at = now
             delivery.next_attempt_at = None
             log.info("delivery_sent", delivery_id=delivery_id, channel=delivery.channel)
             NOTIFICATION_ATTEMPTS.labels(delivery.channel, "sent").inc()
             return "sent"
+        delivery.last_error = str(failure)[:1000]
+        exhausted = delivery.attempts >= settings.notify_max_attempts
+        if isinstance(failure, PermanentFailure) or exhausted:
+            delivery.status = DeliveryStatus.dead.value
+            delivery.next_attempt_at = None
+            log.warning(
+                "delivery_dead",
+                delivery_id=delivery_id,
+                channel=delivery.channel,
+                attempts=delivery.attempts,
+                error=delivery.last_error,
+            )
+            NOTIFICATION_ATTEMPTS.labels(delivery.channel, "dead").inc()
+            return "dead"
+        wait = backoff_seconds(settings.notify_retry_base_seconds, delivery.attempts)
+        if isinstance(failure, TemporaryFailure) and failure.retry_after is not None:
+            wait = max(wait, failure.retry_after)  # the receiver asked us to wait this long
+        delivery.status = DeliveryStatus.failed.value
+        delivery.next_attempt_at = retry_at = now + timedelta(seconds=wait)
+        NOTIFICATION_ATTEMPTS.labels(delivery.channel, "failed").inc()
+        log.info(
+            "delivery_failed",
+            delivery_id=delivery_id,
+            channel=delivery.channel,
+            attempts=delivery.attempts,
+            retry_in=round(wait, 3),
+            error=delivery.last_error,
+        )
     raise RetryLater(retry_at)
+
+
+@jobs.task(name="deliver", queue="notifications", pass_context=True, retry=AtRecordedTime())
+async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
+    """Make one attempt at one delivery: lease it (commit), send, record the outcome in a
+    second short transaction. No lock is held while the receiver takes its time."""
+    resources = resources_of(context)
+    claimed = await _claim(resources, delivery_id)
+    if isinstance(claimed, str):
+        return claimed
+    return await _record(resources, claimed, await _attempt(resources, claimed))
 
 
 @jobs.periodic(cron="*/5 * * * *", periodic_id="retry_stalled_jobs")

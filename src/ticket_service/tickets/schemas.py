@@ -10,7 +10,6 @@ from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstrai
 from ticket_service.kit.schemas import CleanText, RequestModel
 from ticket_service.vocabulary import Priority, Status, one_of
 
-
 ServiceSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 TicketText = Annotated[CleanText, Field(min_length=1, max_length=10000)]
 

@@ -7,6 +7,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Identity,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ticket_service.db import Base, Timestamped
+from ticket_service.kit.crypto import EncryptedText
 
 
 class Role(enum.StrEnum):
@@ -47,6 +48,11 @@ class User(Timestamped, Base):
     # if set.
     available: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     away_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The grant Discord gave at the last sign-in (encrypted): a session refresh reads the
+    # person's guild membership and roles with it when no bot token is configured.
+    discord_access_token: Mapped[str | None] = mapped_column(EncryptedText)
+    discord_refresh_token: Mapped[str | None] = mapped_column(EncryptedText)
+    discord_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def role_enum(self) -> Role:

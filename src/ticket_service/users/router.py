@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Response
 
 from ticket_service.auth.dependencies import AdminUser, CurrentUser
 from ticket_service.db import Session
@@ -37,3 +37,23 @@ async def set_role(
     longer change it at sign-in (bootstrap admins stay admins)."""
     action.set_params({"discord_id": discord_id, "role": body.role.value})
     return user_out(await service.set_role(session, discord_id, body.role))
+
+
+@router.delete(
+    "/users/{discord_id}/sessions",
+    status_code=204,
+    summary="Sign a user out everywhere (admin)",
+    responses=responses(401, 403, 404, 422),
+)
+async def revoke_sessions(
+    action: Annotated[ActionRecord, Depends(Action("revoke_sessions"))],
+    discord_id: Annotated[str, Path(max_length=32, pattern=r"^\d+$")],
+    admin: AdminUser,
+    session: Session,
+) -> Response:
+    """Revoke every session of the person: their access tokens stop working at their next
+    request and their refresh tokens are refused. Signing in with Discord again works (if
+    they may): take their role away, or remove them from the guild, to keep them out."""
+    action.set_params({"discord_id": discord_id})
+    await service.revoke_sessions(session, discord_id)
+    return Response(status_code=204)

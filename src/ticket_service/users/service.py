@@ -8,7 +8,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ticket_service.auth.discord import DiscordProfile
+from ticket_service.auth import tokens
+from ticket_service.auth.discord import DiscordGrant, DiscordProfile
 from ticket_service.config import Settings
 from ticket_service.errors import BadRequest, NotFound
 from ticket_service.users import repository
@@ -17,10 +18,15 @@ from ticket_service.vocabulary import locale_or_default
 
 
 def role_from_discord(settings: Settings, profile: DiscordProfile) -> Role:
-    """Bootstrap admins first, then guild roles; everybody else is an employee."""
-    if profile.id in settings.admin_discord_ids:
+    return role_for(settings, profile.id, profile.guild_roles)
+
+
+def role_for(settings: Settings, discord_id: str, guild_roles: list[str]) -> Role:
+    """Bootstrap admins first, then guild roles; everybody else is an employee. The one
+    mapping, at sign-in and at every session refresh."""
+    if discord_id in settings.admin_discord_ids:
         return Role.admin
-    roles = set(profile.guild_roles)
+    roles = set(guild_roles)
     if roles & set(settings.discord_admin_role_ids):
         return Role.admin
     if roles & set(settings.discord_agent_role_ids):
@@ -36,7 +42,7 @@ async def upsert_from_discord(
     Roles are re-read from Discord at every login unless an admin set one by hand;
     a bootstrap admin (ADMIN_DISCORD_IDS) is always an admin."""
     derived = role_from_discord(settings, profile)
-    values = {
+    values: dict[str, object] = {
         "discord_id": profile.id,
         "username": profile.username[:64],
         "display_name": profile.global_name[:64] if profile.global_name else None,
@@ -48,6 +54,8 @@ async def upsert_from_discord(
         "role": derived.value,
         "last_login_at": datetime.now(UTC),
     }
+    if profile.grant is not None:
+        values.update(_grant_columns(profile.grant))
     stmt = insert(User).values(**values)
     bootstrap_admin = profile.id in settings.admin_discord_ids
     role = (
@@ -66,11 +74,42 @@ async def upsert_from_discord(
             "locale": func.coalesce(stmt.excluded.locale, User.locale),
             "role": role,
             "last_login_at": stmt.excluded.last_login_at,
+            "discord_access_token": stmt.excluded.discord_access_token,
+            "discord_refresh_token": stmt.excluded.discord_refresh_token,
+            "discord_token_expires_at": stmt.excluded.discord_token_expires_at,
             "updated_at": func.now(),
         },
     ).returning(User)
     user: User = (await session.scalars(select(User).from_statement(upsert))).one()
     return user
+
+
+def _grant_columns(grant: DiscordGrant | None) -> dict[str, object]:
+    return {
+        "discord_access_token": grant.access_token if grant else None,
+        "discord_refresh_token": grant.refresh_token if grant else None,
+        "discord_token_expires_at": grant.expires_at if grant else None,
+    }
+
+
+def grant_of(user: User) -> DiscordGrant | None:
+    if not user.discord_access_token:
+        return None
+    return DiscordGrant(
+        user.discord_access_token, user.discord_refresh_token, user.discord_token_expires_at
+    )
+
+
+def follow_discord(
+    settings: Settings, user: User, guild_roles: list[str], grant: DiscordGrant | None
+) -> None:
+    """What a session refresh learnt from Discord, applied as a sign-in would: the role
+    follows the guild roles unless an admin set it by hand (bootstrap admins stay admins)."""
+    for column, value in _grant_columns(grant).items():
+        setattr(user, column, value)
+    if user.role_set_by_admin and user.discord_id not in settings.admin_discord_ids:
+        return
+    user.role = role_for(settings, user.discord_id, guild_roles).value
 
 
 async def ensure_user(session: AsyncSession, discord_id: str, role: Role | None) -> User:
@@ -103,3 +142,10 @@ async def set_role(session: AsyncSession, discord_id: str, role: Role) -> User:
     user.role_set_by_admin = True
     await session.flush()
     return user
+
+
+async def revoke_sessions(session: AsyncSession, discord_id: str) -> int:
+    user = await repository.by_discord_id_for_update(session, discord_id)
+    if user is None:
+        raise NotFound("No user with this Discord id has signed in yet", code="user_not_found")
+    return await tokens.revoke_user(session, user.id)

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ticket_service.config import Settings
 from ticket_service.db import create_engine, create_sessionmaker
+from ticket_service.kit import crypto
+from ticket_service.kit.outbound import pinned_transport
 from ticket_service.ops.tracing import configure_tracing
 from ticket_service.redis import create_redis
 
@@ -27,11 +29,15 @@ class Resources:
 
 @asynccontextmanager
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    crypto.configure(settings.data_key_list, settings.secret_key.get_secret_value())
     engine = create_engine(settings)
     tracing = configure_tracing(settings, "ticket-service-worker")  # a no-op unless configured
     tracing.instrument_engine(engine)
     http = httpx.AsyncClient(
+        # Every connection goes only where the outbound policy allows (kit/outbound.py).
+        transport=pinned_transport(settings.outbound_policy),
         timeout=settings.notify_timeout_seconds,
+        follow_redirects=False,  # a receiver must not send us to an address we refused
         headers={"User-Agent": "ticket-service (1440.test)"},
     )
     redis = create_redis(settings) if settings.redis_url else None

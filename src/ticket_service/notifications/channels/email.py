@@ -42,14 +42,17 @@ async def send(settings: Settings, to: str, message: Message, delivery_id: int) 
             start_tls=settings.smtp_starttls,
             timeout=settings.notify_timeout_seconds,
         )
+    # Reasons carry codes, never the server's text: it quotes the recipient's address, and
+    # addresses stay out of logs and of what admins are shown.
     except aiosmtplib.SMTPRecipientsRefused as exc:
         codes = [response.code for response in exc.recipients]
+        shown = ", ".join(str(code) for code in codes)
         if all(code >= 500 for code in codes):
-            raise PermanentFailure(f"recipient refused: {exc}") from exc
-        raise TemporaryFailure(f"recipient deferred: {exc}") from exc
+            raise PermanentFailure(f"recipient refused by the mail server (SMTP {shown})") from exc
+        raise TemporaryFailure(f"recipient deferred by the mail server (SMTP {shown})") from exc
     except aiosmtplib.SMTPResponseException as exc:
         if exc.code >= 500:
-            raise PermanentFailure(f"SMTP {exc.code}: {exc.message}") from exc
-        raise TemporaryFailure(f"SMTP {exc.code}: {exc.message}") from exc
+            raise PermanentFailure(f"SMTP {exc.code} from the mail server") from exc
+        raise TemporaryFailure(f"SMTP {exc.code} from the mail server") from exc
     except (aiosmtplib.SMTPException, OSError) as exc:
-        raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+        raise TemporaryFailure(f"{type(exc).__name__} talking to the mail server") from exc

@@ -36,13 +36,22 @@ async def post_json(
     content: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
+    # Redirects are never followed (the client is built so, and this says it again): a
+    # receiver must not be able to bounce us to an address the outbound check refused.
     try:
-        response = await client.post(url, json=json, content=content, headers=headers)
+        response = await client.post(
+            url, json=json, content=content, headers=headers, follow_redirects=False
+        )
     except httpx.HTTPError as exc:
-        raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
+        # The type names what happened; the message may quote the URL, a credential.
+        raise TemporaryFailure(f"{type(exc).__name__} calling the receiver") from exc
     if response.is_success:
         return response
-    summary = f"HTTP {response.status_code}: {response.text[:200]}"
-    if response.status_code >= 500 or response.status_code in RETRYABLE_4XX:
+    # The receiver's body is never kept: it is theirs, and may echo what we sent.
+    code = response.status_code
+    if response.is_redirect:
+        raise PermanentFailure(f"HTTP {code} from receiver: redirects are not followed")
+    summary = f"HTTP {code} from receiver"
+    if code >= 500 or code in RETRYABLE_4XX:
         raise TemporaryFailure(summary, retry_after=_retry_after(response))
     raise PermanentFailure(summary)

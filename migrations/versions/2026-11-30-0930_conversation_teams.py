@@ -1,9 +1,9 @@
 """conversation and teams: comments, service teams, followers, automatic assignment,
 the `waiting` status, people's language and availability, a delivery's language
 
-Revision ID: 0005_conversation
-Revises: 0004_async_actions
-Create Date: 2026-11-30 09:00:00
+Revision ID: 0006_conversation
+Revises: 0005_security
+Create Date: 2026-11-30 09:30:00
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_conversation"
-down_revision: str | None = "0004_async_actions"
+revision: str = "0006_conversation"
+down_revision: str | None = "0005_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,62 @@
+"""The delivery lease: a claimed delivery is left alone while its lease runs, claimable
+once it has expired, and an outcome is recorded only under the lease that sent it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from tests.factories import auth_headers, open_ticket
+from tests.notifications.conftest import deliveries, run_worker_until_idle
+from tests.notifications.retry_helpers import Receiver
+from ticket_service.notifications import repository
+from ticket_service.notifications.models import Delivery
+from ticket_service.notifications.tasks import Claimed, _record
+from ticket_service.users.models import Role
+from ticket_service.worker.resources import open_resources
+
+
+def _sql(database_url: str, sql: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+async def test_a_leased_delivery_waits_for_its_lease_then_is_retried(build, database_url):
+    with Receiver() as receiver:
+        app, client, settings = await build(webhook_urls=[receiver.url], webhook_secret="s")
+        await open_ticket(client, await auth_headers(app, "200", Role.employee))
+        (row,) = deliveries(database_url)
+
+        # A worker claims the delivery and is slow to send it (it has not died).
+        async with app.state.sessionmaker() as session, session.begin():
+            slow: Any = await repository.claim(session, row["id"], lease_seconds=60)
+        assert isinstance(slow, Delivery)
+        assert await _claim_again(app, row["id"]) == "busy"
+
+        # Its job, run again meanwhile (a duplicate, a stalled-job retry), sends nothing.
+        await run_worker_until_idle(settings, within=1.5)
+        assert receiver.hits == []
+        leased = deliveries(database_url)[0]
+        assert (leased["status"], leased["attempts"]) == ("sending", 1)
+
+        # The lease runs out (the worker died after all): the next run claims and sends.
+        _sql(database_url, "UPDATE notification_deliveries SET lease_until = now()")
+        _sql(database_url, "UPDATE procrastinate_jobs SET scheduled_at = now()")
+        await run_worker_until_idle(settings)
+        assert len(receiver.hits) == 1
+        sent = deliveries(database_url)[0]
+        assert (sent["status"], sent["attempts"]) == ("sent", 2)
+
+        # The slow worker comes back with its outcome: its lease is no longer the current
+        # one, so nothing it says is recorded.
+        async with open_resources(settings) as resources:
+            late = await _record(resources, Claimed(slow, None, None), None)  # type: ignore[arg-type]
+        assert late == "lease_lost"
+        assert deliveries(database_url)[0]["attempts"] == 2
+
+
+async def _claim_again(app: Any, delivery_id: int) -> str:
+    async with app.state.sessionmaker() as session, session.begin():
+        again = await repository.claim(session, delivery_id, lease_seconds=60)
+    return "busy" if isinstance(again, repository.Busy) else repr(again)
