@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         description="Tries of an API request whose transaction failed transiently; 1 = no replay",
     )
     redis_timeout_seconds: float = Field(default=0.5, gt=0)
+    auth_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="How long an api process trusts what it read of a token; revocations "
+        "reach every process at once through Redis; 0 = off (every request asks PostgreSQL)",
+    )
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="Requests a minute per access token, or client IP; 0 = off"
     )

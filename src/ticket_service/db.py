@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, func
@@ -56,14 +56,24 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_sessionmaker(
-    engine: AsyncEngine, settings: Settings
+    engine: AsyncEngine, settings: Settings, **info: Any
 ) -> async_sessionmaker[AsyncSession]:
-    # The settings ride along with every session: what a change sets off (notifications
-    # by the configured channels) is decided deep in the domain, without threading them
-    # through every call.
+    # The settings (and, in the api, the token cache) ride along with every session: what
+    # a change sets off is decided deep in the domain, without threading them through
+    # every call.
     return async_sessionmaker(
-        engine, expire_on_commit=False, autoflush=False, info={"settings": settings}
+        engine, expire_on_commit=False, autoflush=False, info={"settings": settings, **info}
     )
+
+
+AFTER_COMMIT = "after_commit"
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once the request's transaction has committed (never if it rolls
+    back): telling other processes about a change they must not see before it is true."""
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
 
 
 def settings_of(session: AsyncSession) -> Settings:
@@ -82,10 +92,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except AppError as exc:
-            await (_commit(request, session) if exc.keeps_changes else session.rollback())
+            await (_commit(request, session) if exc.keeps_changes else _rollback(session))
             raise
         except BaseException:
-            await session.rollback()
+            await _rollback(session)
             raise
         else:
             await _commit(request, session)
@@ -99,6 +109,13 @@ async def _commit(request: Request, session: AsyncSession) -> None:
     state[DB_COMMIT] = COMMIT_SENT
     await session.commit()
     state[DB_COMMIT] = COMMIT_DONE
+    for callback in session.info.pop(AFTER_COMMIT, []):
+        await callback()
+
+
+async def _rollback(session: AsyncSession) -> None:
+    session.info.pop(AFTER_COMMIT, None)
+    await session.rollback()
 
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -12,6 +12,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from ticket_service.actions.router import router as actions_router
 from ticket_service.auth.discord import DiscordClient
 from ticket_service.auth.router import router as auth_router
+from ticket_service.auth.token_cache import SESSION_KEY as TOKEN_CACHE
+from ticket_service.auth.token_cache import TokenCache
 from ticket_service.catalog.router import router as catalog_router
 from ticket_service.config import Settings, get_settings
 from ticket_service.db import create_engine, create_sessionmaker
@@ -66,12 +68,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         tracing.instrument_engine(engine)
         app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine, settings)
         app.state.redis = create_redis(settings)
+        app.state.token_cache = TokenCache(settings.auth_cache_seconds, app.state.redis)
+        app.state.sessionmaker = create_sessionmaker(
+            engine, settings, **{TOKEN_CACHE: app.state.token_cache}
+        )
+        app.state.token_cache.start()
         app.state.discord = DiscordClient(settings)
         try:
             yield
         finally:
+            await app.state.token_cache.stop()
             await app.state.discord.aclose()
             await app.state.redis.aclose()
             await engine.dispose()

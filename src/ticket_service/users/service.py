@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.auth import tokens
 from ticket_service.auth.discord import DiscordGrant, DiscordProfile
+from ticket_service.auth.token_cache import note_auth_changed
 from ticket_service.config import Settings
 from ticket_service.errors import BadRequest, NotFound
 from ticket_service.users import repository
@@ -81,6 +82,7 @@ async def upsert_from_discord(
         },
     ).returning(User)
     user: User = (await session.scalars(select(User).from_statement(upsert))).one()
+    note_auth_changed(session, user.id)  # a sign-in may bring a new role from Discord
     return user
 
 
@@ -140,6 +142,7 @@ async def set_role(session: AsyncSession, discord_id: str, role: Role) -> User:
         raise NotFound("No user with this Discord id has signed in yet", code="user_not_found")
     user.role = role.value
     user.role_set_by_admin = True
+    note_auth_changed(session, user.id)  # the new role counts from their next request
     await session.flush()
     return user
 
