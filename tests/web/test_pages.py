@@ -214,9 +214,7 @@ async def test_discord_sign_in_lands_on_the_page_first_asked_for(
     state = query["state"][0]
     code = stub.user("555", "bob", roles=[])
     # A state that is not this browser's own is refused (login CSRF).
-    forged = await browser.get(
-        "/auth/callback", params={"code": code, "state": "x" * 43}, cookies={}
-    )
+    forged = await browser.get("/auth/callback", params={"code": code, "state": "x" * 43})
     assert forged.status_code == 401
     assert "Войти не удалось" in forged.text
     back = await browser.get("/auth/callback", params={"code": code, "state": state})
