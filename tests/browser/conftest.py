@@ -52,8 +52,10 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_browser(chromium: str) -> Iterator[Any]:
+    # Module scope: sync Playwright runs an event loop of its own in this thread while it
+    # is open, and the async tests of later modules need the thread's loop free.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
