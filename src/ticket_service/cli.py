@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--data-dir", default=".data", help="where embedded servers keep data")
+    dev.add_argument(
+        "--demo", action="store_true", help="seed demo services, people and tickets (once)"
+    )
 
     keys = sub.add_parser(
         "rotate-data-keys", help="re-encrypt stored secrets under the first DATA_KEYS key"
@@ -121,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif command == "dev":
         from ticket_service.devserver import run_dev
 
-        return run_dev(args.host, args.port, args.data_dir)
+        return run_dev(args.host, args.port, args.data_dir, args.demo)
     elif command == "rotate-data-keys":
         return _rotate_data_keys()
     elif command == "token":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -52,6 +53,16 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL used in notification links"
+    )
+
+    # Web UI (web/): "Войти как демо-…" buttons on the sign-in page, for `ticket-service dev`
+    # only; production refuses to start with it on.
+    demo_sign_in: bool = Field(
+        default=False, description="Offer demo sign-in (employee/agent/admin) on /login"
+    )
+    web_time_zone: str = Field(
+        default="Europe/Moscow",
+        description="Time zone of dates in the web UI until the browser tells its own",
     )
 
     discord_client_id: str = ""
@@ -208,6 +219,15 @@ class Settings(BaseSettings):
     def _blank_redis(cls, value: object) -> object:
         return value or None
 
+    @field_validator("web_time_zone", mode="after")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; e.g. Europe/Moscow") from None
+        return value
+
     @model_validator(mode="after")
     def _heartbeat_before_stall(self) -> Settings:
         # One late heartbeat must not make a live worker look dead.
@@ -277,6 +297,11 @@ class Settings(BaseSettings):
         ):
             if not url.startswith("https://"):
                 problems.append(f"{name} must be an https:// URL when ENVIRONMENT=production")
+        if self.demo_sign_in:
+            problems.append(
+                "DEMO_SIGN_IN must be false when ENVIRONMENT=production: "
+                "anybody could sign in as an admin"
+            )
         if "*" in self.cors_origins and self.cors_allow_credentials:
             problems.append(
                 "CORS_ORIGINS=* must not be combined with CORS_ALLOW_CREDENTIALS=true "
@@ -297,6 +322,12 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise RuntimeError("DATABASE_URL is not set")
         return "postgresql+psycopg://" + self.database_url.removeprefix("postgresql://")
+
+    @property
+    def web_redirect_uri(self) -> str:
+        """Where Discord sends the browser back after the web sign-in: the second redirect
+        URI registered in the Discord application."""
+        return self.public_url.rstrip("/") + "/auth/callback"
 
     @property
     def discord_scopes(self) -> list[str]:

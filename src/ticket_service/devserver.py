@@ -89,7 +89,65 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait()
 
 
-def run_dev(host: str, port: int, data_dir: str) -> int:
+DEMO_SERVICES = (
+    ("it", "IT-поддержка", "Ноутбуки, VPN, почта, доступы к системам"),
+    ("hr", "Отдел кадров", "Отпуска, справки, пропуска для гостей"),
+    ("office", "Офис", "Мебель, переговорные, канцелярия, кухня"),
+)
+DEMO_TICKETS = (
+    ("it", "high", "Не работает VPN\nС утра не подключается из дома, ошибка 809."),
+    ("hr", "normal", "Справка 2-НДФЛ\nНужна справка за этот год для банка."),
+    ("office", "low", "Сломался стул\nУ стула в переговорной «Байкал» отвалилось колесо."),
+)
+
+
+async def seed_demo(settings: Settings) -> bool:
+    """A few services, the demo people (agent on the IT team) and tickets, through the
+    domain services; False when the demo data is there already."""
+    import uuid
+
+    from ticket_service.assignment.models import TeamMember
+    from ticket_service.catalog import repository as catalog_repository
+    from ticket_service.catalog import service as catalog
+    from ticket_service.catalog.schemas import ServiceCreate
+    from ticket_service.db import create_engine, create_sessionmaker
+    from ticket_service.tickets import service as tickets
+    from ticket_service.tickets.schemas import TicketCreate
+    from ticket_service.users import service as users
+    from ticket_service.users.models import Role
+    from ticket_service.web.auth_routes import DEMO_PEOPLE
+
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine, settings)() as session:
+            if await catalog_repository.by_slug(session, DEMO_SERVICES[0][0]) is not None:
+                return False
+            people = {}
+            for role, (discord_id, name) in DEMO_PEOPLE.items():
+                person = await users.ensure_user(session, discord_id, role)
+                person.display_name = name
+                people[role] = person
+            services = {}
+            for slug, name, description in DEMO_SERVICES:
+                data = ServiceCreate(slug=slug, name=name, description=description)
+                services[slug] = await catalog.create(session, data)
+            session.add(TeamMember(service_id=services["it"].id, user_id=people[Role.agent].id))
+            opened = []
+            for slug, priority, text in DEMO_TICKETS:
+                body = TicketCreate(text=text, service=slug, priority=priority)
+                opened.append(
+                    await tickets.open_ticket(session, people[Role.employee], body, uuid.uuid4())
+                )
+            await tickets.change_status(
+                session, people[Role.agent], opened[0].id, "processing", uuid.uuid4()
+            )
+            await session.commit()
+            return True
+    finally:
+        await engine.dispose()
+
+
+def run_dev(host: str, port: int, data_dir: str, demo: bool = False) -> int:
     settings = Settings()
     if not (settings.database_url and settings.redis_url) and not _embedded_available():
         _say(
@@ -118,6 +176,16 @@ def run_dev(host: str, port: int, data_dir: str) -> int:
         env["WORKER_METRICS_PORT"] = str(metrics_port)
         upgrade(database_url)
         _say("migrations applied")
+        if settings.environment != "production":
+            # The sign-in page offers "Войти как демо-…": a newcomer clicks through at once.
+            env.setdefault("DEMO_SIGN_IN", "true")
+        if demo:
+            import asyncio
+
+            seeded = asyncio.run(
+                seed_demo(settings.model_copy(update={"database_url": database_url}))
+            )
+            _say("demo data seeded" if seeded else "demo data is there already")
 
         cli = [sys.executable, "-m", "ticket_service.cli"]
         children = [
@@ -129,6 +197,7 @@ def run_dev(host: str, port: int, data_dir: str) -> int:
         ]
         stack.callback(_stop, children)
         base = f"http://{host}:{port}"
+        _say(f"Web UI   {base}/")
         _say(f"API      {base}")
         _say(f"Swagger  {base}/docs   ReDoc {base}/redoc")
         if metrics_port:

@@ -33,6 +33,7 @@ from ticket_service.redis import create_redis
 from ticket_service.tickets.compat import router as seed_router
 from ticket_service.tickets.router import router as tickets_router
 from ticket_service.users.router import router as users_router
+from ticket_service.web import install_web
 
 DESCRIPTION = """
 Employee requests ("заявки") of 1440.test: sign in with Discord, open a request to an
@@ -133,5 +134,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router,
     ):
         app.include_router(router)
+    install_web(app)
     install_metrics(app, settings)
     return app

@@ -24,6 +24,8 @@ API = "/api/v10"
 CLIENT_ID = "client-123"
 CLIENT_SECRET = "discord-secret"
 REDIRECT_URI = "http://testserver/api/discord/auth"
+# The web UI's: PUBLIC_URL + /auth/callback (tests/web/conftest.py sets PUBLIC_URL).
+WEB_REDIRECT_URI = "http://testserver/auth/callback"
 GUILD_ID = "900100"
 BOT_TOKEN = "bot-token-0123"
 
@@ -54,10 +56,17 @@ class DiscordStub:
     # Seconds a Discord access token lives (Discord: a week); 0 makes a refresh need a new one.
     token_lifetime: int = 604800
     bot_token: str = BOT_TOKEN
+    # Redirect URIs registered in the Discord application.
+    redirect_uris: set[str] = field(default_factory=lambda: {REDIRECT_URI, WEB_REDIRECT_URI})
+    # Who "clicks Authorize" on the authorization page (browser tests), by Discord id.
+    signing_in: str | None = None
 
     def __post_init__(self) -> None:
         self.server.expect_request(f"{API}/oauth2/token", method="POST").respond_with_handler(
             self._token
+        )
+        self.server.expect_request("/oauth2/authorize", method="GET").respond_with_handler(
+            self._authorize
         )
         self.server.expect_request(f"{API}/users/@me", method="GET").respond_with_handler(self._me)
         self.server.expect_request(
@@ -70,6 +79,10 @@ class DiscordStub:
     @property
     def base_url(self) -> str:
         return self.server.url_for(API)
+
+    @property
+    def authorize_url(self) -> str:
+        return self.server.url_for("/oauth2/authorize")
 
     def user(
         self,
@@ -114,7 +127,7 @@ class DiscordStub:
         code = form.get("code", "")
         if (
             form.get("grant_type") != "authorization_code"
-            or form.get("redirect_uri") != REDIRECT_URI
+            or form.get("redirect_uri") not in self.redirect_uris
             or code not in self.codes
             or code in self.used_codes
         ):
@@ -137,6 +150,18 @@ class DiscordStub:
                 "scope": "identify email guilds.members.read",
             },
         )
+
+    def _authorize(self, request: Request) -> Response:
+        """Discord's consent page, with `signing_in` pressing "Authorize" at once."""
+        redirect_uri = request.args.get("redirect_uri", "")
+        if redirect_uri not in self.redirect_uris or request.args.get("client_id") != CLIENT_ID:
+            return Response("Invalid OAuth2 redirect_uri", status=400)
+        if self.signing_in is None:
+            target = f"{redirect_uri}?error=access_denied&state={request.args.get('state', '')}"
+        else:
+            code = self.code_for(self.signing_in)
+            target = f"{redirect_uri}?code={code}&state={request.args.get('state', '')}"
+        return Response(status=302, headers={"Location": target})
 
     def _caller(self, request: Request) -> DiscordUser | None:
         header = request.headers.get("Authorization", "")

@@ -494,13 +494,15 @@ CALLS: dict[str, Call] = {
 }
 
 
-def served_routes(app: FastAPI) -> set[str]:
-    """Every `METHOD path` the app answers (HEAD comes with GET and is not listed)."""
+def served_routes(app: FastAPI, web: bool = False) -> set[str]:
+    """Every `METHOD path` the app answers (HEAD comes with GET and is not listed): the
+    API's, or with `web` the web UI's pages (their own table: tests/web/test_authorization.py)."""
     return {
         f"{method} {route.path}"
         for route in iter_route_contexts(app.routes)
         for method in (route.methods or ())
         if method != "HEAD"
+        and getattr(route.endpoint, "__module__", "").startswith("ticket_service.web") == web
     }
 
 

@@ -137,17 +137,24 @@ class DiscordClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def authorization_url(self, state: str) -> str:
+    async def authorization_url(self, state: str, redirect_uri: str | None = None) -> str:
+        """Discord's sign-in page for `state`; it sends the browser back to `redirect_uri`
+        (DISCORD_REDIRECT_URI for the API, PUBLIC_URL/auth/callback for the web UI)."""
         if not self.settings.discord_client_id:
             raise DiscordMisconfigured(
                 "Sign-in with Discord is not configured: DISCORD_CLIENT_ID is empty"
             )
-        return await self.oauth.get_authorization_url(self.settings.discord_redirect_uri, state)
+        return await self.oauth.get_authorization_url(
+            redirect_uri or self.settings.discord_redirect_uri, state
+        )
 
-    async def profile_for_code(self, code: str) -> DiscordProfile:
-        """Exchange the code and read who signed in (and their guild roles when required)."""
+    async def profile_for_code(self, code: str, redirect_uri: str | None = None) -> DiscordProfile:
+        """Exchange the code and read who signed in (and their guild roles when required).
+        `redirect_uri` must be the one the authorization step used."""
         try:
-            return await self._profile_for_code(code)
+            return await self._profile_for_code(
+                code, redirect_uri or self.settings.discord_redirect_uri
+            )
         except AppError:
             raise
         except (GetAccessTokenError, httpx.HTTPError, ValueError, KeyError) as exc:
@@ -179,9 +186,9 @@ class DiscordClient:
             response.raise_for_status()
         return response
 
-    async def _profile_for_code(self, code: str) -> DiscordProfile:
+    async def _profile_for_code(self, code: str, redirect_uri: str) -> DiscordProfile:
         token: dict[str, Any] = await self._retrying()(
-            self.oauth.get_access_token, code, self.settings.discord_redirect_uri
+            self.oauth.get_access_token, code, redirect_uri
         )
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         me: httpx.Response = await self._retrying()(self._get, "/users/@me", headers)

@@ -25,8 +25,16 @@ class InvalidState(Unauthorized):
     )
 
 
-async def start_login(session: AsyncSession, settings: Settings, discord: DiscordClient) -> str:
-    state = tokens.new_token()
+async def start_login(
+    session: AsyncSession,
+    settings: Settings,
+    discord: DiscordClient,
+    redirect_uri: str | None = None,
+    state: str | None = None,
+) -> str:
+    """A single-use state and Discord's sign-in page for it. The web UI passes its own
+    state (also kept in a cookie) and redirect URI."""
+    state = state or tokens.new_token()
     session.add(
         OAuthState(
             state_hash=tokens.token_hash(settings, state),
@@ -34,7 +42,7 @@ async def start_login(session: AsyncSession, settings: Settings, discord: Discor
         )
     )
     await session.flush()
-    return await discord.authorization_url(state)
+    return await discord.authorization_url(state, redirect_uri)
 
 
 async def _consume_state(session: AsyncSession, settings: Settings, state: str | None) -> None:
@@ -57,12 +65,13 @@ async def finish_login(
     discord: DiscordClient,
     code: str,
     state: str | None,
+    redirect_uri: str | None = None,
 ) -> tuple[User, tokens.IssuedTokens]:
     """A state is good for exactly one attempt, whatever Discord answers."""
     try:
         await _consume_state(session, settings, state)
         try:
-            profile = await discord.profile_for_code(code)
+            profile = await discord.profile_for_code(code, redirect_uri)
         except AppError as exc:
             exc.keeps_changes = True  # the state was spent on this attempt: commit its removal
             raise

@@ -1,4 +1,5 @@
-"""Security headers on every response (an API: no framing, no sniffing, no referrer)."""
+"""Security headers on every response: no framing, no sniffing, no referrer; a CSP that
+allows nothing on the API and only this site's own files on the web UI's pages."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ HEADERS = [
 # Swagger UI and ReDoc load their scripts from a CDN; everything else is JSON.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
+API_PATHS = ("/api", "/health", "/metrics", "/openapi.json")
+# The web UI's pages: scripts and styles from /static only (no inline code), Discord avatars.
+WEB_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self'; style-src 'self'; "
+    b"img-src 'self' https://cdn.discordapp.com; frame-ancestors 'none'; form-action 'self'; "
+    b"base-uri 'none'; object-src 'none'",
+)
 
 
 class SecurityHeadersMiddleware:
@@ -27,8 +36,11 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         headers = self.extra
-        if not str(scope.get("path", "")).startswith(DOCS_PATHS):
+        path = str(scope.get("path", ""))
+        if path.startswith(API_PATHS):
             headers = [*headers, API_CSP]
+        elif not path.startswith(DOCS_PATHS):
+            headers = [*headers, WEB_CSP]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -152,3 +152,8 @@ async def revoke_sessions(session: AsyncSession, discord_id: str) -> int:
     if user is None:
         raise NotFound("No user with this Discord id has signed in yet", code="user_not_found")
     return await tokens.revoke_user(session, user.id)
+
+
+async def list_people(session: AsyncSession, q: str | None = None, limit: int = 100) -> list[User]:
+    """People for the admins' page, by username."""
+    return await repository.people(session, q, limit)

@@ -1,0 +1,207 @@
+"""Admin pages: services, people and roles, sessions, dead notification deliveries.
+
+Each change calls the service function the admin API calls; webhook URLs are write-only
+(the page says "set" or "not set", never the URL).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from ticket_service.catalog import repository as catalog_repository
+from ticket_service.catalog import service as catalog
+from ticket_service.catalog.schemas import (
+    NULLABLE_FIELDS,
+    SLUG_PATTERN,
+    ServiceCreate,
+    ServiceUpdate,
+)
+from ticket_service.db import Session
+from ticket_service.errors import NotFound, Unprocessable
+from ticket_service.kit.redact import mask_email
+from ticket_service.notifications import repository as deliveries
+from ticket_service.notifications import service as notifications
+from ticket_service.ops.action_log import Action, ActionRecord
+from ticket_service.users import service as users
+from ticket_service.users.models import Role
+from ticket_service.web.errors import field_errors
+from ticket_service.web.pages import AdminPage, Form, Page
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+SlugPath = Annotated[str, Path(max_length=64, pattern=SLUG_PATTERN)]
+DiscordIdPath = Annotated[str, Path(max_length=32, pattern=r"^\d+$")]
+
+
+@router.get("/services")
+async def services_page(current: AdminPage, session: Session) -> Response:
+    services = await catalog_repository.all_services(session, include_inactive=True)
+    return current.render("admin/services.html", services=services, values={}, errors={})
+
+
+@router.post("/services")
+async def create_service(
+    action: Annotated[ActionRecord, Depends(Action("create_service"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+) -> Response:
+    values = {k: fields.get(k, "") for k in ("slug", "name", "description")}
+    try:
+        data = ServiceCreate(**values)
+    except ValidationError as exc:
+        services = await catalog_repository.all_services(session, include_inactive=True)
+        return current.render(
+            "admin/services.html",
+            services=services,
+            values=values,
+            errors=field_errors(exc),
+            status_code=422,
+        )
+    action.set_params(data.model_dump())
+    await catalog.create(session, data)
+    return current.redirect(f"/admin/services/{data.slug}")
+
+
+async def _service_form(
+    current: Page,
+    session: Session,
+    slug: str,
+    values: dict[str, Any] | None,
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    service = await catalog_repository.by_slug(session, slug)
+    if service is None:
+        raise NotFound(code="service_not_found")
+    if values is None:
+        values = {
+            "name": service.name,
+            "description": service.description,
+            "notify_emails": "\n".join(service.notify_emails or []),
+        }
+    return current.render(
+        "admin/service.html",
+        service=service,
+        values=values,
+        errors=errors,
+        status_code=status_code,
+    )
+
+
+@router.get("/services/{slug}")
+async def service_page(current: AdminPage, session: Session, slug: SlugPath) -> Response:
+    return await _service_form(current, session, slug, None, {})
+
+
+def _update_from(fields: dict[str, str]) -> dict[str, Any]:
+    """The form as a ServiceUpdate payload: a blank webhook field leaves it as it is, the
+    "remove" box removes it."""
+    changes: dict[str, Any] = {
+        "name": fields.get("name", ""),
+        "description": fields.get("description", ""),
+        "is_active": fields.get("is_active") == "on",
+        "notify_emails": [
+            line.strip() for line in fields.get("notify_emails", "").splitlines() if line.strip()
+        ],
+    }
+    for name in sorted(NULLABLE_FIELDS):
+        if fields.get(f"remove_{name}") == "on":
+            changes[name] = None
+        elif fields.get(name, "").strip():
+            changes[name] = fields[name].strip()
+    return changes
+
+
+@router.post("/services/{slug}")
+async def update_service(
+    action: Annotated[ActionRecord, Depends(Action("update_service"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+    slug: SlugPath,
+) -> Response:
+    changes = _update_from(fields)
+    values = {k: fields.get(k, "") for k in ("name", "description", "notify_emails")}
+    try:
+        data = ServiceUpdate(**changes)
+    except ValidationError as exc:
+        return await _service_form(current, session, slug, values, field_errors(exc), 422)
+    params: dict[str, object] = {"slug": slug, "is_active": data.is_active}
+    params.update({k: "***" for k in NULLABLE_FIELDS if changes.get(k)})
+    params["notify_emails"] = [mask_email(a) for a in data.notify_emails or []]
+    action.set_params(params)
+    try:
+        await catalog.update(session, slug, data, current.settings.outbound_policy)
+    except Unprocessable as exc:
+        field = str((exc.details or {}).get("field", "form"))
+        return await _service_form(current, session, slug, values, {field: "url_refused"}, 422)
+    return current.redirect(f"/admin/services/{slug}?saved=1")
+
+
+@router.get("/people")
+async def people_page(
+    current: AdminPage,
+    session: Session,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    people = await users.list_people(session, (q or "").strip() or None)
+    return current.render("admin/people.html", people=people, roles=list(Role), q=q or "")
+
+
+@router.post("/people/{discord_id}/role")
+async def set_role(
+    action: Annotated[ActionRecord, Depends(Action("set_role"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+    discord_id: DiscordIdPath,
+) -> Response:
+    try:
+        role = Role(fields.get("role", ""))
+    except ValueError:
+        raise Unprocessable("Unknown role", code="validation_error") from None
+    action.set_params({"discord_id": discord_id, "role": role.value})
+    await users.set_role(session, discord_id, role)
+    return current.redirect("/admin/people")
+
+
+@router.post("/people/{discord_id}/sessions/revoke")
+async def revoke_sessions(
+    action: Annotated[ActionRecord, Depends(Action("revoke_sessions"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+    discord_id: DiscordIdPath,
+) -> Response:
+    action.set_params({"discord_id": discord_id})
+    await users.revoke_sessions(session, discord_id)
+    return current.redirect("/admin/people")
+
+
+@router.get("/deliveries")
+async def deliveries_page(
+    current: AdminPage,
+    session: Session,
+    status: Annotated[str, Query(pattern="^(pending|sending|sent|failed|dead)$")] = "dead",
+) -> Response:
+    """Notifications that gave up (dead) by default, newest first, each with "retry"."""
+    rows = await deliveries.deliveries(session, status, 100, None)
+    return current.render("admin/deliveries.html", rows=rows[:100], status=status)
+
+
+@router.post("/deliveries/{delivery_id}/retry")
+async def retry_delivery(
+    action: Annotated[ActionRecord, Depends(Action("retry_delivery"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+) -> Response:
+    action.set_params({"delivery_id": delivery_id})
+    await notifications.retry_dead(session, delivery_id)
+    return current.redirect("/admin/deliveries")

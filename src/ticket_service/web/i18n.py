@@ -1,0 +1,87 @@
+"""The web UI's languages: Babel message catalogs (`locales/<lang>/LC_MESSAGES/messages.po`),
+read at start-up (no compile step), and dates in the person's time zone.
+
+Russian first: a request without a language cookie gets the first of LOCALES its
+`Accept-Language` names, else Russian.
+"""
+
+from __future__ import annotations
+
+import io
+from contextvars import ContextVar
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from ticket_service.vocabulary import DEFAULT_LOCALE, LOCALES
+
+LOCALE_DIR = Path(__file__).parent / "locales"
+DOMAIN = "messages"
+
+
+@cache
+def translations(locale: str) -> Translations:
+    """The catalog of one language, compiled in memory from its .po file."""
+    with (LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as po:
+        catalog = read_po(po, locale=locale, domain=DOMAIN)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer, domain=DOMAIN)
+
+
+_current: ContextVar[str] = ContextVar("web_locale", default=DEFAULT_LOCALE)
+
+
+def use_locale(locale: str) -> None:
+    """The language of the templates rendered next in this request."""
+    _current.set(locale)
+
+
+def gettext(message: str) -> str:
+    return translations(_current.get()).ugettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(_current.get()).ungettext(singular, plural, n)
+
+
+def negotiate(cookie: str | None, accept_language: str | None) -> str:
+    """The cookie's language if we speak it, else the best of Accept-Language, else ru."""
+    if cookie in LOCALES:
+        return str(cookie)
+    weighted: list[tuple[float, int, str]] = []
+    for index, part in enumerate((accept_language or "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        language = tag.strip().split("-")[0].lower()
+        if language in LOCALES and quality > 0:
+            weighted.append((-quality, index, language))
+    return sorted(weighted)[0][2] if weighted else DEFAULT_LOCALE
+
+
+def time_zone(name: str | None, default: str) -> ZoneInfo:
+    """The browser's zone (its cookie) when it is a real one, else the configured default."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo(default)
+
+
+def format_date(value: datetime | None, zone: ZoneInfo, locale: str) -> str:
+    if value is None:
+        return ""
+    return format_datetime(value, "d MMM y, HH:mm", tzinfo=zone, locale=locale)
