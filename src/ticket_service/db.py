@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, event, func
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Session as OrmSession
 
 from ticket_service.config import Settings
 from ticket_service.errors import COMMIT_DONE, COMMIT_SENT, DB_COMMIT, AppError
@@ -56,14 +57,49 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def create_sessionmaker(
-    engine: AsyncEngine, settings: Settings, **info: Any
+    engine: AsyncEngine, settings: Settings, *, read_only: bool = False, **info: Any
 ) -> async_sessionmaker[AsyncSession]:
+    """Sessions for the request path. `read_only`: on autocommit connections (same pool),
+    so a read sends its statements and no BEGIN/COMMIT pair around them."""
     # The settings (and, in the api, the token cache) ride along with every session: what
     # a change sets off is decided deep in the domain, without threading them through
     # every call.
+    bind = engine.execution_options(isolation_level="AUTOCOMMIT") if read_only else engine
     return async_sessionmaker(
-        engine, expire_on_commit=False, autoflush=False, info={"settings": settings, **info}
+        bind,
+        expire_on_commit=False,
+        autoflush=False,
+        info={"settings": settings, **info},
+        sync_session_class=ReadOnlySession if read_only else OrmSession,
     )
+
+
+class ReadOnlySession(OrmSession):
+    """The session of a read: a GET endpoint that writes must say so (@writes_on_get), or
+    its writes would each commit alone."""
+
+
+@event.listens_for(ReadOnlySession, "before_flush")
+def _refuse_writes(session: OrmSession, flush_context: Any, instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("a read-only request tried to write: mark it @writes_on_get")
+
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+WRITES_ON_GET = "_ticket_service_writes_on_get"
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def writes_on_get(endpoint: E) -> E:
+    """Mark a GET endpoint that changes data (the seed's GET forms, sign-in): it gets a
+    transaction like any POST."""
+    setattr(endpoint, WRITES_ON_GET, True)
+    return endpoint
+
+
+def _read_only(request: Request) -> bool:
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    return request.method in READ_METHODS and not getattr(endpoint, WRITES_ON_GET, False)
 
 
 AFTER_COMMIT = "after_commit"
@@ -83,11 +119,16 @@ def settings_of(session: AsyncSession) -> Settings:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the endpoint returns, rolled back if it raises.
+    A GET or HEAD reads without a transaction unless its endpoint is @writes_on_get.
 
     Declared with scope="function" so the commit happens before the response is sent:
     a client never sees a 2xx for a change that did not commit.
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    sessionmaker: async_sessionmaker[AsyncSession] = (
+        request.app.state.read_sessionmaker
+        if _read_only(request)
+        else request.app.state.sessionmaker
+    )
     async with sessionmaker() as session:
         try:
             yield session

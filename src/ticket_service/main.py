@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(
             engine, settings, **{TOKEN_CACHE: app.state.token_cache}
         )
+        app.state.read_sessionmaker = create_sessionmaker(
+            engine, settings, read_only=True, **{TOKEN_CACHE: app.state.token_cache}
+        )
         app.state.token_cache.start()
         app.state.discord = DiscordClient(settings)
         try:

@@ -17,7 +17,7 @@ from ticket_service.auth.schemas import (
     TokenPair,
 )
 from ticket_service.config import Settings
-from ticket_service.db import Session
+from ticket_service.db import Session, writes_on_get
 from ticket_service.errors import responses
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.users.schemas import user_out
@@ -44,6 +44,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @router.get("/api/discord/auth_link", summary="Discord sign-in link", responses=responses(503))
+@writes_on_get
 async def auth_link(
     action: Annotated[ActionRecord, Depends(Action("get_auth_link"))],
     session: Session,
@@ -61,6 +62,7 @@ async def auth_link(
     summary="Finish Discord sign-in",
     responses=responses(401, 403, 422, 503),
 )
+@writes_on_get
 async def auth(
     action: Annotated[ActionRecord, Depends(Action("log_in"))],
     response: Response,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from ticket_service.actions.router import ACCEPTED, RespondAsync, accept
 from ticket_service.auth.dependencies import CurrentUser
-from ticket_service.db import Session
+from ticket_service.db import Session, writes_on_get
 from ticket_service.errors import responses
 from ticket_service.kit.pagination import encode_cursor
 from ticket_service.ops.action_log import Action, ActionRecord
@@ -86,6 +86,7 @@ async def open_ticket(
     deprecated=True,
     responses=responses(400, 401, 422),
 )
+@writes_on_get
 async def open_ticket_get(
     action: OpenAction,
     params: Annotated[TicketCreateQuery, Query()],
@@ -123,6 +124,7 @@ async def change_status(
     deprecated=True,
     responses=responses(400, 401, 403, 404, 409, 422),
 )
+@writes_on_get
 async def change_status_get(
     action: ChangeAction,
     params: Annotated[SeedStatusChangeQuery, Query()],

@@ -17,7 +17,7 @@ from ticket_service.auth import service as auth_service
 from ticket_service.auth import tokens
 from ticket_service.auth.discord import DiscordClient
 from ticket_service.auth.service import InvalidState
-from ticket_service.db import Session
+from ticket_service.db import Session, writes_on_get
 from ticket_service.errors import NotFound
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.users.models import Role
@@ -76,6 +76,7 @@ async def login_page(
 
 
 @router.get("/login/discord")
+@writes_on_get
 async def login_discord(
     action: Annotated[ActionRecord, Depends(Action("web_login_start"))],
     current: AnyPage,
@@ -103,6 +104,7 @@ async def login_discord(
 
 
 @router.get("/auth/callback")
+@writes_on_get
 async def auth_callback(
     action: Annotated[ActionRecord, Depends(Action("web_login"))],
     current: AnyPage,
