@@ -14,6 +14,7 @@ from ticket_service.auth.discord import DiscordClient
 from ticket_service.auth.router import router as auth_router
 from ticket_service.catalog.router import router as catalog_router
 from ticket_service.config import Settings, get_settings
+from ticket_service.conversation.router import router as conversation_router
 from ticket_service.db import create_engine, create_sessionmaker
 from ticket_service.errors import install_error_handlers
 from ticket_service.kit import crypto
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         seed_router,
         tickets_router,
+        conversation_router,
         actions_router,
         users_router,
         catalog_router,
