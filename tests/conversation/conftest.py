@@ -14,7 +14,13 @@ import httpx
 import psycopg
 import pytest
 
-from tests.tickets.conftest import People, people  # noqa: F401 - the fixture, re-exported
+from tests.notifications import conftest as notifications_fixtures
+from tests.tickets import conftest as ticket_fixtures
+from tests.tickets.conftest import People
+
+# The fixtures of those directories, used here too.
+build = notifications_fixtures.build
+people = ticket_fixtures.people
 
 SQL = Callable[..., list[tuple[Any, ...]]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conversation.conftest import age_comment, comments_seen, commented, history
+from tests.conversation.conftest import age_comment, commented, comments_seen, history
 from tests.factories import open_ticket
 
 
@@ -27,7 +27,8 @@ async def test_the_author_edits_within_ten_minutes_and_staff_see_what_it_said(
     assert response.status_code == 200, response.text
     edited = response.json()
     assert edited["body"] == "Перезагрузите роутер и ноутбук"
-    assert edited["edited_at"] is not None and edited["edited_at"] > edited["created_at"]
+    assert edited["edited_at"] is not None
+    assert edited["edited_at"] > edited["created_at"]
     [seen] = await comments_seen(client, staff.author.headers, guid)
     assert seen == edited
     staff_history = await history(client, staff.admin.headers, guid)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conversation.conftest import comments_seen, commented
+from tests.conversation.conftest import commented, comments_seen
 from tests.factories import open_ticket
 
 
@@ -43,7 +43,9 @@ async def test_a_malformed_comment_is_422_and_writes_nothing(client, staff, payl
     reply = await commented(client, staff.agent.headers, guid)
     headers = {**staff.agent.headers, "content-type": "application/json"}
 
-    created = await client.post(f"/api/v1/tickets/{guid}/comments", content=payload, headers=headers)
+    created = await client.post(
+        f"/api/v1/tickets/{guid}/comments", content=payload, headers=headers
+    )
     # An edit takes only `body`: `internal` is an unknown field there.
     edited = await client.patch(
         f"/api/v1/tickets/{guid}/comments/{reply['id']}", content=payload, headers=headers
@@ -99,9 +101,7 @@ async def test_not_json_is_422(client, staff):
     _error(response, 422, "validation_error")
 
 
-async def test_pages_follow_next_cursor_oldest_first_and_skip_notes_for_the_author(
-    client, staff
-):
+async def test_pages_follow_next_cursor_oldest_first_and_skip_notes_for_the_author(client, staff):
     guid = (await open_ticket(client, staff.author.headers))["guid_ticket"]
     for n in range(5):
         await commented(client, staff.agent.headers, guid, f"ответ {n}")

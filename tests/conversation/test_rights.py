@@ -9,8 +9,8 @@ import pytest
 
 from tests.conversation.conftest import (
     comment,
-    comments_seen,
     commented,
+    comments_seen,
     history,
 )
 from tests.factories import open_ticket
@@ -27,7 +27,8 @@ async def test_the_author_and_staff_reply_and_read_the_conversation_oldest_first
     admins = await commented(client, staff.admin.headers, guid, "Подключил сеть заново")
 
     assert mine["author"] == {"discord_id": staff.author.discord_id, "name": "user1001"}
-    assert mine["internal"] is False and mine["edited_at"] is None
+    assert mine["internal"] is False
+    assert mine["edited_at"] is None
     assert set(mine) == {"id", "author", "body", "internal", "created_at", "edited_at"}
     for reader in (staff.author, staff.agent, staff.admin):
         seen = await comments_seen(client, reader.headers, guid)
@@ -130,7 +131,9 @@ async def test_a_public_reply_is_the_tickets_last_activity(client, staff, sql):
 async def test_closed_tickets_can_still_be_talked_on(client, staff):
     guid = (await open_ticket(client, staff.author.headers))["guid_ticket"]
     closed = await client.post(
-        f"/api/v1/tickets/{guid}/status", json={"status": "closed_fail"}, headers=staff.author.headers
+        f"/api/v1/tickets/{guid}/status",
+        json={"status": "closed_fail"},
+        headers=staff.author.headers,
     )
     assert closed.status_code == 200
 
