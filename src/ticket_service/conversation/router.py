@@ -36,7 +36,7 @@ async def add_comment(
 ) -> CommentView:
     """The ticket's author and its staff reply; only staff write internal notes
     (`"internal": true`), which only staff ever see. The author's reply to a `waiting`
-    ticket moves it back to `processing`. 403 `notes_staff_only` / `not_a_participant`."""
+    ticket moves it back to `processing`. 403 `notes_staff_only`."""
     action.guid_ticket = guid_ticket
     action.set_params({"internal": body.internal})
     comment = await service.add_comment(

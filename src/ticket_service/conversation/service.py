@@ -41,11 +41,6 @@ class CommentNotFound(NotFound):
     message = "No such comment on this ticket, or it is not visible to you"
 
 
-class NotAParticipant(Forbidden):
-    code = "not_a_participant"
-    message = "Only the ticket's author and its staff may reply"
-
-
 class NotesStaffOnly(Forbidden):
     code = "notes_staff_only"
     message = "Only the ticket's staff may write internal notes"
@@ -101,10 +96,10 @@ async def add_comment(
     ticket = await tickets.get_ticket(session, user, guid_ticket)
     staff = await staff_on(session, user, ticket)
     is_author = ticket.author_id == user.id
+    # Who may see a ticket is its author or its staff (tickets.repository.visible_to), so
+    # whoever got this far may reply; a note needs staff.
     if internal and not staff:
         raise NotesStaffOnly()
-    if not (staff or is_author):
-        raise NotAParticipant()
     comment = Comment(ticket_id=ticket.id, author_id=user.id, body=body, internal=internal)
     await repository.add(session, comment)
     set_committed_value(comment, "author", user)
