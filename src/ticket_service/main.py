@@ -16,6 +16,7 @@ from ticket_service.auth.token_cache import SESSION_KEY as TOKEN_CACHE
 from ticket_service.auth.token_cache import TokenCache
 from ticket_service.catalog.router import router as catalog_router
 from ticket_service.config import Settings, get_settings
+from ticket_service.conversation.router import router as conversation_router
 from ticket_service.db import create_engine, create_sessionmaker
 from ticket_service.errors import install_error_handlers
 from ticket_service.kit import crypto
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth_router,
         seed_router,
         tickets_router,
+        conversation_router,
         actions_router,
         users_router,
         catalog_router,

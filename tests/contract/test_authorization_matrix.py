@@ -7,6 +7,8 @@ the code under test):
 - employees see and act on their own tickets only: another's ticket is 404 (it does not
   exist for them), never 403; in lists it is simply absent;
 - an author may withdraw (→ closed_fail) or reopen a ticket; any other move is 403;
+- the author and staff reply on a ticket; only staff write internal notes (the author gets
+  403) and only staff see them; only a comment's writer edits it (403 for anyone else);
 - agents and admins see and move every ticket;
 - admin-only endpoints (services create/update, roles, deliveries) are 403 for everyone
   else, checked before the target is looked up (so no 404 leaks what exists);
@@ -94,6 +96,24 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
         "others, withdraw": (401,    404,    404,    200,    200),
         "own, take":        (401,    403,    403,    200,    200),
         "others, take":     (401,    404,    404,    200,    200),
+    },
+    # --- conversation -------------------------------------------------------------------
+    "POST /api/v1/tickets/{guid_ticket}/comments": {
+        "own, reply":       (401,    201,    201,    201,    201),
+        "others, reply":    (401,    404,    404,    201,    201),
+        "own, note":        (401,    403,    403,    201,    201),
+        "others, note":     (401,    404,    404,    201,    201),
+    },
+    "GET /api/v1/tickets/{guid_ticket}/comments": {
+        "own":              (401,    LISTED, LISTED, LISTED, LISTED),
+        "others":           (401,    404,    404,    LISTED, LISTED),
+        "own, note":        (401,    ABSENT, ABSENT, LISTED, LISTED),
+        "others, note":     (401,    404,    404,    LISTED, LISTED),
+    },
+    "PATCH /api/v1/tickets/{guid_ticket}/comments/{comment_id}": {
+        "own":              (401,    200,    200,    200,    200),
+        "own, by staff":    (401,    403,    403,    403,    403),
+        "others":           (401,    404,    404,    403,    403),
     },
     # --- queued requests (Prefer: respond-async) ----------------------------------------
     "GET /api/v1/actions/{guid_action}": {
@@ -363,6 +383,48 @@ async def v1_change(w: World, caller: str, case: str) -> Outcome:
     return _status(await w.call(caller, "POST", url, json={"status": status}))
 
 
+def _comments(guid: str) -> str:
+    return f"/api/v1/tickets/{guid}/comments"
+
+
+async def _comment_on(w: World, guid: str, writer: str, *, internal: bool = False) -> int:
+    body = {"body": w.unique("comment"), "internal": internal}
+    r = await w.call(writer, "POST", _comments(guid), json=body)
+    assert r.status_code == 201, r.text
+    comment_id: int = r.json()["id"]
+    return comment_id
+
+
+async def add_comment(w: World, caller: str, case: str) -> Outcome:
+    resource, _, kind = case.partition(", ")
+    guid = await w.ticket(w.owner(caller, resource))
+    body = {"body": "Перезагрузите роутер", "internal": kind == "note"}
+    return _status(await w.call(caller, "POST", _comments(guid), json=body))
+
+
+async def list_comments(w: World, caller: str, case: str) -> Outcome:
+    """The cell's comment (a reply by the ticket's author, or an admin's note) listed?"""
+    resource, _, kind = case.partition(", ")
+    owner = w.owner(caller, resource)
+    guid = await w.ticket(owner)
+    note = kind == "note"
+    comment_id = await _comment_on(w, guid, "admin" if note else owner, internal=note)
+    r = await w.call(caller, "GET", _comments(guid))
+    return _listing(r, r.status_code == 200 and comment_id in {c["id"] for c in r.json()["items"]})
+
+
+async def edit_comment(w: World, caller: str, case: str) -> Outcome:
+    """`own`: the caller's reply on their own ticket; `own, by staff`: staff's reply there;
+    `others`: the author's reply on another's ticket."""
+    resource, _, by = case.partition(", ")
+    owner = w.owner(caller, resource)
+    guid = await w.ticket(owner)
+    writer = ("agent" if caller != "agent" else "admin") if by else owner
+    comment_id = await _comment_on(w, guid, writer)
+    url = f"{_comments(guid)}/{comment_id}"
+    return _status(await w.call(caller, "PATCH", url, json={"body": "исправлено"}))
+
+
 async def get_action(w: World, caller: str, case: str) -> Outcome:
     guid = await w.action(w.owner(caller, case))
     return _status(await w.call(caller, "GET", f"/api/v1/actions/{guid}"))
@@ -464,6 +526,9 @@ CALLS: dict[str, Call] = {
     "GET /api/v1/tickets/{guid_ticket}": v1_get,
     "GET /api/v1/tickets/{guid_ticket}/events": v1_events,
     "POST /api/v1/tickets/{guid_ticket}/status": v1_change,
+    "POST /api/v1/tickets/{guid_ticket}/comments": add_comment,
+    "GET /api/v1/tickets/{guid_ticket}/comments": list_comments,
+    "PATCH /api/v1/tickets/{guid_ticket}/comments/{comment_id}": edit_comment,
     "GET /api/v1/actions/{guid_action}": get_action,
     "GET /api/v1/me": me,
     "GET /api/v1/me/notifications": my_notifications,

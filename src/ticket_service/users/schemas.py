@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ticket_service.kit.schemas import RequestModel
 from ticket_service.users.models import Role
@@ -17,6 +17,10 @@ class UserOut(BaseModel):
     role: Role
     created_at: datetime
     last_login_at: datetime | None
+    locale: str | None = Field(
+        description="Language of personal messages (ru | en), Discord's at sign-in; "
+        "null: the service's NOTIFY_LOCALE"
+    )
 
 
 def user_out(user: Any) -> UserOut:
@@ -28,6 +32,7 @@ def user_out(user: Any) -> UserOut:
         role=Role(user.role),
         created_at=user.created_at,
         last_login_at=user.last_login_at,
+        locale=user.locale,
     )
 
 

@@ -23,12 +23,16 @@ def payload(message: Message) -> dict[str, Any]:
     ]
     if v.actor_name:
         facts.append(f"*{labels['by']}:* {escape(v.actor_name)}")
+    said = []
+    if v.comment_id is not None:  # what was said is the message (Slack: 3000 per block)
+        said = [{"type": "section", "text": {"type": "plain_text", "text": v.text[:2900]}}]
     return {
         # Shown in notifications and by clients without blocks; mrkdwn, hence escaped.
         "text": escape(message.headline),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": message.headline[:150]}},
             {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(facts)}},
+            *said,
             {
                 "type": "actions",
                 "elements": [

@@ -1,0 +1,177 @@
+"""Rules of the conversation on a ticket: who may reply, who may write and read internal
+notes, editing, and what a reply does to the ticket. Services flush; the request commits.
+
+Decisions (README "Conversation"):
+- A public reply locks the ticket row (before reading it) and updates it: `public_comments + 1`,
+  `version + 1`, `updated_at` = now (the ticket's last activity), and, when the author
+  answers a `waiting` ticket, the move back to `processing`, all in one UPDATE. Its history
+  is then `status_changed` (reason `author_replied`) followed by `commented`.
+- An internal note leaves the ticket row alone: a version or `updated_at` that moved would
+  tell the author that something they cannot see happened.
+- Comments can be added to closed tickets too; nothing reopens them (the author reopens
+  explicitly, see the workflow).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ticket_service import events
+from ticket_service.conversation import repository
+from ticket_service.conversation.models import Comment
+from ticket_service.conversation.schemas import CommentBody, CommentView, PersonRef
+from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from ticket_service.tickets import service as tickets
+from ticket_service.tickets.access import staff_on
+from ticket_service.users.models import User, display_name
+from ticket_service.vocabulary import Status
+
+EDIT_WINDOW = timedelta(minutes=10)
+PAGE_MAX = 200
+_BODY: TypeAdapter[str] = TypeAdapter(CommentBody)
+
+
+class CommentNotFound(NotFound):
+    code = "comment_not_found"
+    message = "No such comment on this ticket, or it is not visible to you"
+
+
+class NotesStaffOnly(Forbidden):
+    code = "notes_staff_only"
+    message = "Only the ticket's staff may write internal notes"
+
+
+class NotYourComment(Forbidden):
+    code = "not_your_comment"
+    message = "Only its author may edit a comment"
+
+
+class EditWindowClosed(Conflict):
+    code = "edit_window_closed"
+    message = "A comment can be edited only within 10 minutes of writing it"
+
+
+def _clean_body(body: str) -> str:
+    """The same rule for every front door (REST validates it already; the web UI and
+    Discord pass what people typed)."""
+    try:
+        return _BODY.validate_python(body)
+    except ValidationError as exc:
+        raise Unprocessable(
+            "Invalid comment body",
+            details=[{"loc": ["body"], "msg": e["msg"], "type": e["type"]} for e in exc.errors()],
+        ) from None
+
+
+def comment_view(comment: Comment) -> CommentView:
+    """Render a comment loaded with its author."""
+    return CommentView(
+        id=comment.id,
+        author=PersonRef(discord_id=comment.author.discord_id, name=display_name(comment.author)),
+        body=comment.body,
+        internal=comment.internal,
+        created_at=comment.created_at,
+        edited_at=comment.edited_at,
+    )
+
+
+async def add_comment(
+    session: AsyncSession,
+    user: User,
+    guid_ticket: uuid.UUID,
+    body: str,
+    internal: bool,
+    guid_action: uuid.UUID | None,
+) -> CommentView:
+    """A public reply (the ticket's author or staff) or an internal note (staff only).
+    The author's reply to a `waiting` ticket moves it back to `processing`."""
+    body = _clean_body(body)
+    if not internal:
+        await repository.lock_ticket(session, guid_ticket)
+    ticket = await tickets.get_ticket(session, user, guid_ticket)
+    staff = await staff_on(session, user, ticket)
+    is_author = ticket.author_id == user.id
+    # Who may see a ticket is its author or its staff (tickets.repository.visible_to), so
+    # whoever got this far may reply; a note needs staff.
+    if internal and not staff:
+        raise NotesStaffOnly()
+    comment = Comment(ticket_id=ticket.id, author_id=user.id, body=body, internal=internal)
+    await repository.add(session, comment)
+    set_committed_value(comment, "author", user)
+    data = {"comment_id": comment.id}
+    if internal:
+        await events.record(
+            session, ticket, events.Kind.noted, user, guid_action=guid_action, data=data
+        )
+        return comment_view(comment)
+    # Written by the next flush: the status change's when there is one, else the event's.
+    # A plain increment is safe: the row was read after it was locked.
+    ticket.public_comments += 1
+    if is_author and ticket.status == Status.waiting:
+        await tickets.move(
+            session, ticket, Status.processing, user, guid_action, reason="author_replied"
+        )
+    await events.record(
+        session, ticket, events.Kind.commented, user, guid_action=guid_action, data=data
+    )
+    return comment_view(comment)
+
+
+async def list_comments(
+    session: AsyncSession,
+    user: User,
+    guid_ticket: uuid.UUID,
+    limit: int = 50,
+    after_id: int | None = None,
+) -> tuple[list[CommentView], int | None]:
+    """The ticket's comments, oldest first; internal notes only for its staff. The second
+    item is the last id when there is a next page (pass it as `after_id`)."""
+    if not 1 <= limit <= PAGE_MAX:
+        raise Unprocessable(f"limit must be 1..{PAGE_MAX}", details={"limit": limit})
+    ticket = await tickets.get_ticket(session, user, guid_ticket)
+    staff = await staff_on(session, user, ticket)
+    comments, more = await repository.page(session, ticket.id, staff, limit, after_id)
+    views = [comment_view(c) for c in comments]
+    return views, (views[-1].id if more and views else None)
+
+
+async def edit_comment(
+    session: AsyncSession,
+    user: User,
+    guid_ticket: uuid.UUID,
+    comment_id: int,
+    body: str,
+    guid_action: uuid.UUID | None,
+) -> CommentView:
+    """Its author changes a comment within EDIT_WINDOW; the previous text stays in the
+    history (`comment_edited`, staff only)."""
+    body = _clean_body(body)
+    ticket = await tickets.get_ticket(session, user, guid_ticket)
+    staff = await staff_on(session, user, ticket)
+    found = await repository.locked_for_edit(session, ticket.id, comment_id, EDIT_WINDOW)
+    if found is None or (found[0].internal and not staff):
+        raise CommentNotFound()
+    comment, editable, now = found
+    if comment.author_id != user.id:
+        raise NotYourComment()
+    if not editable:
+        raise EditWindowClosed(details={"window_minutes": int(EDIT_WINDOW.total_seconds() // 60)})
+    if body == comment.body:
+        return comment_view(comment)  # nothing to change, nothing to record
+    previous = comment.body
+    comment.body = body
+    comment.edited_at = now
+    await events.record(
+        session,
+        ticket,
+        events.Kind.comment_edited,
+        user,
+        guid_action=guid_action,
+        data={"comment_id": comment.id, "previous": previous},
+    )
+    return comment_view(comment)
