@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ticket_service.kit.schemas import RequestModel
 from ticket_service.users.models import Role
@@ -17,6 +17,8 @@ class UserOut(BaseModel):
     role: Role
     created_at: datetime
     last_login_at: datetime | None
+    available: bool = Field(description="False while away: automatic assignment skips them")
+    away_until: datetime | None = Field(description="When being away ends by itself, if set")
 
 
 def user_out(user: Any) -> UserOut:
@@ -28,7 +30,18 @@ def user_out(user: Any) -> UserOut:
         role=Role(user.role),
         created_at=user.created_at,
         last_login_at=user.last_login_at,
+        available=is_available(user),
+        away_until=None if is_available(user) else user.away_until,
     )
+
+
+def is_available(user: Any) -> bool:
+    """Away ends by itself once `away_until` has passed (the same rule automatic assignment
+    applies in SQL, assignment/repository.py::available_now)."""
+    if user.available:
+        return True
+    until = user.away_until
+    return until is not None and until <= datetime.now(UTC)
 
 
 class RoleChange(RequestModel):
