@@ -10,8 +10,8 @@ from datetime import datetime
 import pytest
 
 from tests.factories import auth_headers, open_ticket
-from tests.tickets.helpers import change_v1, events, move_to, read
 from tests.tickets.conftest import join_team
+from tests.tickets.helpers import change_v1, events, move_to, read
 from ticket_service.users.models import Role
 
 TEXT = 'Принтер на 3 этаже\n<b>не печатает</b> 🖨️ & "кавычки"\n\nс утра'
