@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 
 from tests.factories import auth_headers
+from tests.notifications.conftest import build  # noqa: F401  (a fixture, for test_followers)
 from ticket_service import events
 from ticket_service.tickets import repository
 from ticket_service.users.models import Role, User
@@ -72,8 +74,6 @@ async def crew(app: FastAPI, client: httpx.AsyncClient) -> Crew:
 async def insert_note(app: FastAPI, guid: str, actor_discord_id: str, body: str) -> None:
     """An internal note, recorded the way the conversation service records one (the comments
     API is built elsewhere): a `noted` event through `events.record`."""
-    from sqlalchemy import select
-
     async with app.state.sessionmaker() as session:
         actor = (
             await session.execute(select(User).where(User.discord_id == actor_discord_id))
