@@ -12,13 +12,16 @@ import httpx
 import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import select
 
 from tests.assignment.conftest import make_service, put_on_team
 from tests.conftest import make_settings
 from tests.factories import auth_headers, open_ticket
 from tests.tickets.helpers import change_v1, events
+from ticket_service.assignment import service as assignment
+from ticket_service.errors import Unprocessable
 from ticket_service.main import create_app
-from ticket_service.users.models import Role
+from ticket_service.users.models import Role, User
 
 
 async def away(client, headers, until=None):
@@ -211,3 +214,13 @@ async def test_availability_input(client, crew):
     # Employees do not work tickets: nothing to be away from.
     response = await client.put(url, json={"available": False}, headers=crew.author)
     assert (response.status_code, response.json()["error"]["code"]) == (403, "staff_only")
+
+
+async def test_a_front_door_passing_a_naive_until_is_refused(app, crew):
+    """The rule lives in the service: a Discord modal or a form gets the same 422."""
+    async with app.state.sessionmaker() as session:
+        agent = (await session.execute(select(User).where(User.discord_id == "2101"))).scalar_one()
+        naive = datetime.now() + timedelta(days=1)
+        with pytest.raises(Unprocessable) as refused:
+            await assignment.set_availability(session, agent, False, naive)
+        assert refused.value.code == "invalid_until"

@@ -12,9 +12,7 @@ async def test_no_metric_names_a_person_or_a_ticket(client, crew):
     ticket = await open_ticket(client, crew.author, "VPN", service="it")
     guid = ticket["guid_ticket"]
     assert (await client.post(f"/api/v1/tickets/{guid}/claim", headers=crew.it_agent)).is_success
-    assert (
-        await client.put(f"/api/v1/tickets/{guid}/followers/me", headers=crew.admin)
-    ).is_success
+    assert (await client.put(f"/api/v1/tickets/{guid}/followers/me", headers=crew.admin)).is_success
     response = await client.get("/metrics")
     assert response.status_code == 200
 

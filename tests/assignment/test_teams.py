@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.assignment.conftest import put_on_team
+from ticket_service.assignment import service as assignment
 
 
 async def team(client, admin, slug="general"):
@@ -83,3 +84,13 @@ async def test_the_assignment_mode_is_set_by_an_admin_and_shown(client, crew):
         "/api/v1/services/it", json={"assignment": "round_robin"}, headers=crew.it_agent
     )
     assert agent.status_code == 403
+
+
+async def test_the_team_as_the_front_doors_read_it(app, crew):
+    """`team_of` (for the web UI and Discord): the members, in the order they joined."""
+    async with app.state.sessionmaker() as session:
+        assert [u.discord_id for u in await assignment.team_of(session, "general")] == [
+            "2001",
+            "2002",
+        ]
+        assert [u.discord_id for u in await assignment.team_of(session, "it")] == ["2101"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,7 @@ ACTIVE_STATUSES = tuple(s.value for s in Status if not s.is_closed)
 STAFF_ROLES = (Role.agent.value, Role.admin.value)
 
 
-def available_now() -> object:
+def available_now() -> ColumnElement[bool]:
     """An agent is available unless away, and away ends when `away_until` has passed."""
     return or_(
         User.available.is_(True),
@@ -124,7 +124,7 @@ async def next_in_turn(session: AsyncSession, service_id: int, least_loaded: boo
         .where(
             TeamMember.service_id == service_id,
             User.role.in_(STAFF_ROLES),
-            available_now(),  # type: ignore[arg-type]
+            available_now(),
         )
         .order_by(*order)
         .limit(1)

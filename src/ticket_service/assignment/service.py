@@ -99,8 +99,7 @@ async def _service(session: AsyncSession, slug: str) -> Service:
 
 async def team_of(session: AsyncSession, slug: str) -> list[User]:
     """The service's team, in the order they joined."""
-    service = await _service(session, slug)
-    return [user for user, _ in await repository.members(session, service.id)]
+    return [user for user, _ in await team_with_turns(session, slug)]
 
 
 async def team_with_turns(session: AsyncSession, slug: str) -> list[tuple[User, datetime | None]]:
@@ -206,8 +205,8 @@ async def pick_on_open(session: AsyncSession, service: Service) -> tuple[User | 
     if service.assignment == AssignmentMode.manual.value:
         return None, None
     mode = await repository.lock_service(session, service.id)
-    if mode is None or mode == AssignmentMode.manual.value:  # changed under our feet
-        return None, None
+    if mode not in (AssignmentMode.round_robin.value, AssignmentMode.least_loaded.value):
+        return None, None  # made manual while we waited for the lock
     least_loaded = mode == AssignmentMode.least_loaded.value
     chosen = await repository.next_in_turn(session, service.id, least_loaded)
     return chosen, None if chosen is not None else NOBODY_AVAILABLE
@@ -228,7 +227,7 @@ async def follow(session: AsyncSession, user: User, guid_ticket: uuid.UUID) -> N
     """Staff of the ticket (an admin, a team member, the assignee) follow it: they hear about
     every event on it they may see. Following is not a way in: it does not count here."""
     ticket = await tickets.get_ticket(session, user, guid_ticket)
-    if await repository.is_following(session, ticket.id, user.id):
+    if await is_following(session, user, ticket):
         return
     if not await access.staff_on(session, user, ticket, counting_following=False):
         raise StaffOnly("Only the ticket's staff may follow it")
