@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ticket_service.assignment.models import Follower, TeamMember
 from ticket_service.catalog.models import Service
@@ -140,6 +142,18 @@ async def mark_assigned(session: AsyncSession, service_id: int, user_id: int) ->
         .where(TeamMember.service_id == service_id, TeamMember.user_id == user_id)
         .values(last_assigned_at=func.clock_timestamp())
     )
+
+
+async def set_availability(
+    session: AsyncSession, user: User, available: bool, until: datetime | None
+) -> None:
+    """An explicit UPDATE, not an attribute change: the caller's User may be a snapshot the
+    token cache revived, whose idea of the old value could be a moment out of date."""
+    await session.execute(
+        update(User).where(User.id == user.id).values(available=available, away_until=until)
+    )
+    set_committed_value(user, "available", available)
+    set_committed_value(user, "away_until", until)
 
 
 async def is_following(session: AsyncSession, ticket_id: uuid.UUID, user_id: int) -> bool:

@@ -264,7 +264,5 @@ async def set_availability(
                 code="invalid_until",
                 details={"until": until.isoformat()},
             )
-    user.available = available
-    user.away_until = until
-    await session.flush()
+    await repository.set_availability(session, user, available, until)
     return user
