@@ -39,6 +39,7 @@ from bench.run import (
     RESULTS,
     env_int,
     mint,
+    on_every_team,
     say,
     seed,
     service_env,
@@ -151,6 +152,7 @@ def main() -> int:
         if os.environ.get("WEBHOOK"):
             env.update(WEBHOOK_URLS="http://127.0.0.1:9/hook", WEBHOOK_SECRET="bench")
         agent = mint(env, "900000000000000001", "agent")["access_token"]
+        on_every_team(database_url, "900000000000000001")
         employee = mint(env, "900000000000000002", "employee")["access_token"]
         say(f"SEED={tickets} N={n} WEBHOOK={'1' if os.environ.get('WEBHOOK') else '0'}")
         asyncio.run(measure(env, agent, employee, pool, n, profile, log_sink))

@@ -292,6 +292,21 @@ def user_id(database_url: str, discord_id: str) -> int:
     return int(row[0])
 
 
+def on_every_team(database_url: str, discord_id: str) -> None:
+    """The bench agent works every service (agents see and move their teams' tickets)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            """
+            INSERT INTO service_agents (service_id, user_id)
+            SELECT s.id, u.id FROM services s, users u WHERE u.discord_id = %s
+            ON CONFLICT DO NOTHING
+            """,
+            (discord_id,),
+        )
+
+
 # --------------------------------------------------------------------------- load
 
 
@@ -548,6 +563,7 @@ def main() -> int:
         pool_file.write_text("\n".join(pool) + "\n")
 
         agent = mint(env, "900000000000000001", "agent")
+        on_every_team(database_url, "900000000000000001")
         employee = mint(env, "900000000000000002", "employee")
         tokens = {"agent": agent["access_token"], "employee": employee["access_token"]}
         env.update(BENCH_AGENT_TOKEN=tokens["agent"], BENCH_EMPLOYEE_TOKEN=tokens["employee"])

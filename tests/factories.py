@@ -6,8 +6,11 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from ticket_service.assignment import service as assignment
 from ticket_service.auth.service import mint_token
+from ticket_service.catalog.models import Service
 from ticket_service.users.models import Role
 
 
@@ -32,3 +35,19 @@ async def open_ticket(
     assert response.status_code == 201, response.text
     ticket: dict[str, Any] = response.json()
     return ticket
+
+
+async def join_team(app: FastAPI, discord_id: str, *slugs: str) -> None:
+    """Put a (signed-in) agent on the teams of `slugs` (default: `general`), as an admin
+    would: agents see and work only their teams' tickets."""
+    async with app.state.sessionmaker() as session:
+        for slug in slugs or ("general",):
+            await assignment.add_member(session, slug, discord_id)
+        await session.commit()
+
+
+async def join_every_team(app: FastAPI, discord_id: str) -> None:
+    """Put an agent on the team of every service there is now."""
+    async with app.state.sessionmaker() as session:
+        slugs = (await session.scalars(select(Service.slug))).all()
+    await join_team(app, discord_id, *slugs)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from ticket_service.actions.router import router as actions_router
+from ticket_service.assignment.router import router as assignment_router
 from ticket_service.auth.discord import DiscordClient
 from ticket_service.auth.router import router as auth_router
 from ticket_service.auth.token_cache import SESSION_KEY as TOKEN_CACHE
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         actions_router,
         users_router,
         catalog_router,
+        assignment_router,
         notifications_router,
         health_router,
     ):

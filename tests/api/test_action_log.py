@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.factories import auth_headers, open_ticket, token_for
+from tests.factories import auth_headers, join_team, open_ticket, token_for
 from ticket_service.users.models import Role
 
 NINETY_DAYS = 90 * 86400
@@ -59,7 +59,9 @@ async def employee(app):
 
 @pytest.fixture
 async def agent(app):
-    return await auth_headers(app, "3900", Role.agent)
+    headers = await auth_headers(app, "3900", Role.agent)
+    await join_team(app, "3900")
+    return headers
 
 
 async def test_every_response_carries_an_action_id(client, employee):

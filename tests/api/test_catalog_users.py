@@ -177,7 +177,7 @@ async def test_role_change_is_admin_only(client, employee, agent, admin):
     assert (await client.get("/api/v1/me", headers=employee)).json()["role"] == "employee"
 
 
-async def test_promoted_employee_sees_others_tickets(client, app, employee, admin):
+async def test_promoted_employee_on_a_team_sees_others_tickets(client, app, employee, admin):
     other = await auth_headers(app, "5002")
     theirs = await open_ticket(client, other, "Чужая заявка")
     mine = await open_ticket(client, employee, "Моя заявка")
@@ -194,8 +194,13 @@ async def test_promoted_employee_sees_others_tickets(client, app, employee, admi
     assert r.status_code == 200, r.text
     assert (r.json()["discord_id"], r.json()["role"]) == ("5001", "agent")
 
-    # Same token, new rights.
+    # Same token, new rights: an agent, but on no team yet, so still only their own.
     assert (await client.get("/api/v1/me", headers=employee)).json()["role"] == "agent"
+    r = await client.get("/api/v1/tickets", headers=employee)
+    assert [t["guid_ticket"] for t in r.json()["items"]] == [mine["guid_ticket"]]
+    # On the `general` team, they see and work its tickets.
+    r = await client.put("/api/v1/services/general/agents/5001", headers=admin)
+    assert r.status_code == 200, r.text
     r = await client.get("/api/v1/tickets", headers=employee)
     assert {t["guid_ticket"] for t in r.json()["items"]} == {
         mine["guid_ticket"],

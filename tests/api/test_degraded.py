@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.conftest import assert_error, on_closed_port, running
 from tests.conftest import make_settings
-from tests.factories import auth_headers, token_for
+from tests.factories import auth_headers, join_team, token_for
 from ticket_service.users.models import Role
 
 
@@ -45,6 +45,7 @@ async def test_redis_down_core_still_works(redis_down_settings, database_url):
 
         employee = await auth_headers(app, "4001")
         agent = await auth_headers(app, "4900", Role.agent)
+        await join_team(app, "4900")
 
         r = await client.post("/api/v1/tickets", json={"text": "Redis лёг"}, headers=employee)
         assert r.status_code == 201, r.text

@@ -14,7 +14,7 @@ import redis
 from fastapi import FastAPI
 from psycopg.rows import dict_row
 
-from tests.factories import auth_headers
+from tests.factories import auth_headers, join_team
 from tests.worker import run_until_idle
 from ticket_service.config import Settings
 from ticket_service.users.models import Role
@@ -92,12 +92,15 @@ class People:
 
 @pytest.fixture
 async def people(app: FastAPI) -> People:
-    return People(
+    """The agent is on the `general` service's team."""
+    crowd = People(
         author=await auth_headers(app, "1001", Role.employee),
         other_employee=await auth_headers(app, "1002", Role.employee),
         agent=await auth_headers(app, "2001", Role.agent),
         admin=await auth_headers(app, "3001", Role.admin),
     )
+    await join_team(app, "2001")
+    return crowd
 
 
 @pytest.fixture

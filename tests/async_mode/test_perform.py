@@ -153,6 +153,8 @@ async def test_the_caller_acts_with_the_role_they_have_when_it_runs(
         "/api/v1/users/1001/role", json={"role": "agent"}, headers=people.admin
     )
     assert promoted.status_code == 200, promoted.text
+    on_team = await client.put("/api/v1/services/general/agents/1001", headers=people.admin)
+    assert on_team.status_code == 200, on_team.text
     await run_worker_until_idle(settings)
 
     done = await action(client, people.author, guid)

@@ -9,7 +9,11 @@ the code under test):
 - an author may withdraw (→ closed_fail) or reopen a ticket; any other move is 403;
 - the author and staff reply on a ticket; only staff write internal notes (the author gets
   403) and only staff see them; only a comment's writer edits it (403 for anyone else);
-- agents and admins see and move every ticket;
+- admins see and move every ticket; an agent those of the services whose team they are
+  on (here: `general`), plus their own, those assigned to them and those they follow; on
+  a ticket of another service they opened themselves an agent is just its author;
+- the team's tickets are claimed by its members, assigned by its members and admins, and
+  followed by their staff (admin, team, assignee); `/me/availability` is for staff;
 - admin-only endpoints (services create/update, roles, deliveries) are 403 for everyone
   else, checked before the target is looked up (so no 404 leaks what exists);
 - a queued request (`GET /api/v1/actions/{guid}`) is visible to whoever sent it and to
@@ -18,8 +22,10 @@ the code under test):
 Callers: `anonymous` (no token), `author` and `other` (employees), `agent`, `admin`.
 Resources: `own` = opened/sent by the caller (the author's, for an anonymous caller);
 `others` = by another employee (for the author that is `other`, for everybody else the
-author). Every cell gets a fresh resource, so one caller's change never decides another's
-answer. A route without a row fails `test_every_route_has_a_row`.
+author); `elsewhere` = in the service `elsewhere`, whose team the agent is not on (the
+other tickets are in `general`, whose team the agent is on). Every cell gets a fresh
+resource, so one caller's change never decides another's answer. A route without a row
+fails `test_every_route_has_a_row`.
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
     "GET /api/tickets/get": {
         "own":              (401,    LISTED, LISTED, LISTED, LISTED),
         "others":           (401,    ABSENT, ABSENT, LISTED, LISTED),
+        "others elsewhere": (401,    ABSENT, ABSENT, ABSENT, LISTED),
+        "own elsewhere":    (401,    LISTED, LISTED, LISTED, LISTED),
     },
     "POST /api/tickets/change_status": {
         "own, withdraw":    (401,    200,    200,    200,    200),
@@ -82,20 +90,54 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
     "GET /api/v1/tickets": {
         "own":              (401,    LISTED, LISTED, LISTED, LISTED),
         "others":           (401,    ABSENT, ABSENT, LISTED, LISTED),
+        "others elsewhere": (401,    ABSENT, ABSENT, ABSENT, LISTED),
+        "own elsewhere":    (401,    LISTED, LISTED, LISTED, LISTED),
     },
     "GET /api/v1/tickets/{guid_ticket}": {
         "own":              (401,    200,    200,    200,    200),
         "others":           (401,    404,    404,    200,    200),
+        "others elsewhere": (401,    404,    404,    404,    200),
+        "own elsewhere":    (401,    200,    200,    200,    200),
     },
     "GET /api/v1/tickets/{guid_ticket}/events": {
         "own":              (401,    200,    200,    200,    200),
         "others":           (401,    404,    404,    200,    200),
+        "others elsewhere": (401,    404,    404,    404,    200),
+        "own elsewhere":    (401,    200,    200,    200,    200),
     },
     "POST /api/v1/tickets/{guid_ticket}/status": {
         "own, withdraw":    (401,    200,    200,    200,    200),
         "others, withdraw": (401,    404,    404,    200,    200),
         "own, take":        (401,    403,    403,    200,    200),
         "others, take":     (401,    404,    404,    200,    200),
+        "others elsewhere, take": (401, 404, 404,    404,    200),
+        # An agent who opened a ticket with another service is just its author there.
+        "own elsewhere, take":    (401, 403, 403,    403,    200),
+        "own elsewhere, withdraw": (401, 200, 200,   200,    200),
+    },
+    "POST /api/v1/tickets/{guid_ticket}/claim": {
+        # Admins are not on `general`'s team: claiming is for the team's members.
+        "own":              (401,    403,    403,    200,    403),
+        "others":           (401,    404,    404,    200,    403),
+        "others elsewhere": (401,    404,    404,    404,    403),
+    },
+    "POST /api/v1/tickets/{guid_ticket}/assign": {
+        # To the agent, who is on `general`'s team; to nobody elsewhere.
+        "own":              (401,    403,    403,    200,    200),
+        "others":           (401,    404,    404,    200,    200),
+        "others elsewhere": (401,    404,    404,    404,    200),
+        "own elsewhere":    (401,    403,    403,    403,    200),
+    },
+    "PUT /api/v1/tickets/{guid_ticket}/followers/me": {
+        "own":              (401,    403,    403,    204,    204),
+        "others":           (401,    404,    404,    204,    204),
+        "others elsewhere": (401,    404,    404,    404,    204),
+        "own elsewhere":    (401,    403,    403,    403,    204),
+    },
+    "DELETE /api/v1/tickets/{guid_ticket}/followers/me": {
+        "own":              (401,    204,    204,    204,    204),
+        "others":           (401,    404,    404,    204,    204),
+        "others elsewhere": (401,    404,    404,    404,    204),
     },
     # --- conversation -------------------------------------------------------------------
     "POST /api/v1/tickets/{guid_ticket}/comments": {
@@ -130,6 +172,9 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
     "PATCH /api/v1/me/notifications": {
         "-":                (401,    200,    200,    200,    200),
     },
+    "PUT /api/v1/me/availability": {
+        "-":                (401,    403,    403,    200,    200),
+    },
     # --- services -----------------------------------------------------------------------
     "GET /api/v1/services": {
         "-":                (401,    200,    200,    200,    200),
@@ -140,6 +185,18 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
     },
     "PATCH /api/v1/services/{slug}": {
         "existing":         (401,    403,    403,    403,    200),
+        "missing":          (401,    403,    403,    403,    404),
+    },
+    "GET /api/v1/services/{slug}/agents": {
+        "existing":         (401,    403,    403,    403,    200),
+        "missing":          (401,    403,    403,    403,    404),
+    },
+    "PUT /api/v1/services/{slug}/agents/{discord_id}": {
+        "existing":         (401,    403,    403,    403,    200),
+        "missing":          (401,    403,    403,    403,    404),
+    },
+    "DELETE /api/v1/services/{slug}/agents/{discord_id}": {
+        "existing":         (401,    403,    403,    403,    204),
         "missing":          (401,    403,    403,    403,    404),
     },
     # --- users --------------------------------------------------------------------------
@@ -206,6 +263,8 @@ PEOPLE = {
     "admin": ("3001", Role.admin),
 }
 ROLE_TARGET = "1003"  # an employee whose role the callers try to change
+TEAM_TARGET = "2002"  # an agent the callers try to put on (and take off) a team
+ELSEWHERE = "elsewhere"  # a service whose team the agent is not on
 
 
 @dataclass(frozen=True)
@@ -245,7 +304,16 @@ class World:
                 bearer = {"Authorization": f"Bearer {issued.access_token}"}
                 self.people[name] = Person(bearer, issued.refresh_token)
             await mint_token(session, app.state.settings, ROLE_TARGET, Role.employee)
+            await mint_token(session, app.state.settings, TEAM_TARGET, Role.agent)
             await session.commit()
+        admin = self.headers("admin")
+        r = await self.client.put(
+            f"/api/v1/services/general/agents/{PEOPLE['agent'][0]}", headers=admin
+        )
+        assert r.status_code == 200, r.text
+        body = {"slug": ELSEWHERE, "name": "Elsewhere"}
+        r = await self.client.post("/api/v1/services", json=body, headers=admin)
+        assert r.status_code == 201, r.text
 
     def headers(self, caller: str) -> dict[str, str]:
         return {} if caller == "anonymous" else self.people[caller].headers
@@ -256,15 +324,15 @@ class World:
 
     @staticmethod
     def owner(caller: str, resource: str) -> str:
+        resource = resource.removesuffix(" elsewhere")
         if resource == "own":
             return "author" if caller == "anonymous" else caller
         assert resource == "others", resource
         return "other" if caller == "author" else "author"
 
-    async def ticket(self, owner: str) -> str:
-        r = await self.client.post(
-            "/api/v1/tickets", json={"text": self.unique("ticket")}, headers=self.headers(owner)
-        )
+    async def ticket(self, owner: str, service: str = "general") -> str:
+        body = {"text": self.unique("ticket"), "service": service}
+        r = await self.client.post("/api/v1/tickets", json=body, headers=self.headers(owner))
         assert r.status_code == 201, r.text
         guid: str = r.json()["guid_ticket"]
         return guid
@@ -323,7 +391,8 @@ def _listing(r: httpx.Response, found: bool) -> Outcome:
 async def _ticket_for(w: World, caller: str, case: str) -> tuple[str, str | None]:
     """The cell's ticket (fresh, open) and, for status cases, the move to try."""
     resource, _, move = case.partition(", ")
-    guid = await w.ticket(w.owner(caller, resource))
+    service = ELSEWHERE if resource.endswith(" elsewhere") else "general"
+    guid = await w.ticket(w.owner(caller, resource), service)
     return guid, (MOVES[move] if move else None)
 
 
@@ -423,6 +492,50 @@ async def edit_comment(w: World, caller: str, case: str) -> Outcome:
     comment_id = await _comment_on(w, guid, writer)
     url = f"{_comments(guid)}/{comment_id}"
     return _status(await w.call(caller, "PATCH", url, json={"body": "исправлено"}))
+
+
+async def claim(w: World, caller: str, case: str) -> Outcome:
+    guid, _ = await _ticket_for(w, caller, case)
+    return _status(await w.call(caller, "POST", f"/api/v1/tickets/{guid}/claim"))
+
+
+async def assign(w: World, caller: str, case: str) -> Outcome:
+    guid, _ = await _ticket_for(w, caller, case)
+    assignee = None if case.endswith("elsewhere") else PEOPLE["agent"][0]
+    url = f"/api/v1/tickets/{guid}/assign"
+    return _status(await w.call(caller, "POST", url, json={"assignee": assignee}))
+
+
+async def follow(w: World, caller: str, case: str) -> Outcome:
+    guid, _ = await _ticket_for(w, caller, case)
+    return _status(await w.call(caller, "PUT", f"/api/v1/tickets/{guid}/followers/me"))
+
+
+async def unfollow(w: World, caller: str, case: str) -> Outcome:
+    guid, _ = await _ticket_for(w, caller, case)
+    return _status(await w.call(caller, "DELETE", f"/api/v1/tickets/{guid}/followers/me"))
+
+
+async def set_availability(w: World, caller: str, case: str) -> Outcome:
+    body = {"available": False}
+    return _status(await w.call(caller, "PUT", "/api/v1/me/availability", json=body))
+
+
+async def list_agents(w: World, caller: str, case: str) -> Outcome:
+    slug = await w.service() if case == "existing" else "no-such-service"
+    return _status(await w.call(caller, "GET", f"/api/v1/services/{slug}/agents"))
+
+
+async def add_agent(w: World, caller: str, case: str) -> Outcome:
+    slug = await w.service() if case == "existing" else "no-such-service"
+    url = f"/api/v1/services/{slug}/agents/{TEAM_TARGET}"
+    return _status(await w.call(caller, "PUT", url))
+
+
+async def remove_agent(w: World, caller: str, case: str) -> Outcome:
+    slug = await w.service() if case == "existing" else "no-such-service"
+    url = f"/api/v1/services/{slug}/agents/{TEAM_TARGET}"
+    return _status(await w.call(caller, "DELETE", url))
 
 
 async def get_action(w: World, caller: str, case: str) -> Outcome:
@@ -529,6 +642,14 @@ CALLS: dict[str, Call] = {
     "POST /api/v1/tickets/{guid_ticket}/comments": add_comment,
     "GET /api/v1/tickets/{guid_ticket}/comments": list_comments,
     "PATCH /api/v1/tickets/{guid_ticket}/comments/{comment_id}": edit_comment,
+    "POST /api/v1/tickets/{guid_ticket}/claim": claim,
+    "POST /api/v1/tickets/{guid_ticket}/assign": assign,
+    "PUT /api/v1/tickets/{guid_ticket}/followers/me": follow,
+    "DELETE /api/v1/tickets/{guid_ticket}/followers/me": unfollow,
+    "PUT /api/v1/me/availability": set_availability,
+    "GET /api/v1/services/{slug}/agents": list_agents,
+    "PUT /api/v1/services/{slug}/agents/{discord_id}": add_agent,
+    "DELETE /api/v1/services/{slug}/agents/{discord_id}": remove_agent,
     "GET /api/v1/actions/{guid_action}": get_action,
     "GET /api/v1/me": me,
     "GET /api/v1/me/notifications": my_notifications,

@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.api.conftest import assert_error
-from tests.factories import auth_headers, open_ticket
+from tests.factories import auth_headers, join_team, open_ticket
 from ticket_service.users.models import Role
 
 
@@ -56,6 +56,7 @@ async def test_expected_version_is_an_integer_not_a_string(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     agent = await auth_headers(app, "5003", Role.agent)
+    await join_team(app, "5003")
     ticket = await open_ticket(client, agent)
     url = f"/api/v1/tickets/{ticket['guid_ticket']}/status"
     r = await client.post(url, json={"status": "processing", "version": "1"}, headers=agent)

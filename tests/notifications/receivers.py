@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from pytest_httpserver import HTTPServer
 from werkzeug import Request
 
-from tests.factories import auth_headers
+from tests.factories import auth_headers, join_every_team
 from ticket_service.users.models import Role
 
 PUBLIC_URL = "https://tickets.1440.test"
@@ -100,8 +100,12 @@ async def person(
     verified: bool = True,
     display_name: str | None = None,
 ) -> dict[str, str]:
-    """Auth headers for a user; the e-mail Discord told us at sign-in is set as test setup."""
+    """Auth headers for a user; the e-mail Discord told us at sign-in is set as test setup.
+    An agent is put on the team of every service that exists by then: these tests are about
+    channels, not about who works which service."""
     headers = await auth_headers(app, discord_id, role)
+    if role is Role.agent:
+        await join_every_team(app, discord_id)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "UPDATE users SET email = %s, email_verified = %s,"

@@ -158,7 +158,7 @@ async def test_a_refused_recipient_address_is_in_no_log_line(build, database_url
     try:
         app, client, settings = await build(smtp_host="127.0.0.1", smtp_port=port)
         author = await person(app, database_url, "1001", email_address="secret.person@1440.test")
-        agent = await auth_headers(app, "2001", Role.agent)
+        agent = await person(app, database_url, "2001", Role.agent)
         ticket = await open_ticket(client, author)
         r = await client.post(
             f"/api/v1/tickets/{ticket['guid_ticket']}/status",

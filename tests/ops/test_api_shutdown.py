@@ -71,6 +71,9 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
     proc, port = api
     base = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {mint_token(api_env, tmp_path, '8801', 'agent')}"}
+    admin = {"Authorization": f"Bearer {mint_token(api_env, tmp_path, '8802', 'admin')}"}
+    r = httpx.put(f"{base}/api/v1/services/general/agents/8801", headers=admin)
+    assert r.status_code == 200, r.text  # the agent works the `general` service
     r = httpx.post(f"{base}/api/v1/tickets", json={"text": "Сломался принтер"}, headers=headers)
     assert r.status_code == 201, r.text
     guid = r.json()["guid_ticket"]

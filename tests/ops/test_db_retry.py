@@ -28,7 +28,7 @@ from tests.async_mode.conftest import (
 )
 from tests.auth.discord_stub import DiscordStub, sign_in
 from tests.conftest import make_settings
-from tests.factories import auth_headers, open_ticket
+from tests.factories import auth_headers, join_team, open_ticket
 from ticket_service.main import create_app
 from ticket_service.ops.db_retry import replayable_path
 from ticket_service.users.models import Role
@@ -184,6 +184,7 @@ async def test_the_last_failed_attempt_answers_503_and_leaves_nothing(
 async def test_a_deadlock_on_a_status_change_is_replayed(app, client, faults, metrics_before):
     author = await auth_headers(app, "1001")
     agent = await auth_headers(app, "2001", Role.agent)
+    await join_team(app, "2001")
     ticket = await open_ticket(client, author)
     faults.raise_on("tickets", "UPDATE", "40P01", times=1)
 

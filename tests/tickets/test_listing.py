@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from tests.factories import open_ticket
+from tests.tickets.conftest import join_team
 from tests.tickets.helpers import change_v1, move_to
 
 APIS = pytest.mark.parametrize("api", ["v1", "seed"])
@@ -61,6 +62,7 @@ async def test_filters(client, people, api):
         "/api/v1/services", json={"slug": "it", "name": "IT"}, headers=people.admin.headers
     )
     assert created.status_code == 201
+    await join_team(client, people.admin, people.agent.discord_id, "it")
     vpn = await open_ticket(client, people.author.headers, "VPN", service="it", priority="high")
     chair = await open_ticket(client, people.other_employee.headers, "Стул сломан", priority="low")
     mouse = await open_ticket(client, people.author.headers, "Мышь", service="it")

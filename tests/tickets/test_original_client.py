@@ -37,9 +37,13 @@ def bearer(base_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def seed_header(base_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """An agent, sending the token the seed's way."""
-    return {"access_token": mint_token(base_env, tmp_path, "7002", "agent")}
+def seed_header(base: str, base_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """An agent of the `general` service's team, sending the token the seed's way."""
+    token = mint_token(base_env, tmp_path, "7002", "agent")
+    admin = {"Authorization": f"Bearer {mint_token(base_env, tmp_path, '7003', 'admin')}"}
+    r = httpx.put(f"{base}/api/v1/services/general/agents/7002", headers=admin)
+    assert r.status_code == 200, r.text
+    return {"access_token": token}
 
 
 def open_ticket(base: str, headers: dict[str, str], text: str) -> str:

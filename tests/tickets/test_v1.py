@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from tests.factories import auth_headers, open_ticket
+from tests.tickets.conftest import join_team
 from tests.tickets.helpers import change_v1, events, move_to, read
 from ticket_service.users.models import Role
 
@@ -219,6 +220,7 @@ async def test_status_change_of_an_unknown_ticket_is_404(client, people):
 
 async def test_an_agent_taking_a_ticket_becomes_its_assignee(client, people, app):
     second_agent = await auth_headers(app, "2002", Role.agent)
+    await join_team(client, people.admin, "2002")
     ticket = await open_ticket(client, people.author.headers)
     guid = ticket["guid_ticket"]
 

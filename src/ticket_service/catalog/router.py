@@ -58,7 +58,8 @@ async def update_service(
     session: Session,
     request: Request,
 ) -> ServiceOut:
-    """Rename, describe, or deactivate a service (inactive ones take no new tickets).
+    """Rename, describe, or deactivate a service (inactive ones take no new tickets), or
+    choose how its new tickets are assigned (`assignment`: manual, round_robin, least_loaded).
 
     Webhook URLs are stored encrypted and never shown back. A URL the service will not call
     is refused with 422 `url_refused` and the reason: anything but https in production, or

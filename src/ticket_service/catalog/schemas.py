@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
+from ticket_service.catalog.models import AssignmentMode
 from ticket_service.kit.schemas import CleanText, RequestModel, StorableStr
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -18,6 +19,13 @@ Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", 
 WebhookUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
 
 
+ASSIGNMENT_HELP = (
+    "Who gets a new ticket: `manual` (nobody; the team claims or assigns), `round_robin` "
+    "(the available team member assigned longest ago), `least_loaded` (the available team "
+    "member with the fewest open, processing or waiting tickets; ties in round-robin order)"
+)
+
+
 class ServiceOut(BaseModel):
     slug: str
     name: str
@@ -26,6 +34,7 @@ class ServiceOut(BaseModel):
     notify_emails: list[str] = Field(description="Who else is e-mailed about its tickets")
     has_slack_webhook: bool = Field(description="Its own Slack webhook replaces the global one")
     has_discord_webhook: bool = Field(description="Its own Discord webhook replaces the global one")
+    assignment: AssignmentMode = Field(description=ASSIGNMENT_HELP)
     created_at: datetime
     updated_at: datetime
 
@@ -39,6 +48,7 @@ def service_out(service: Any) -> ServiceOut:
         notify_emails=list(service.notify_emails or []),
         has_slack_webhook=bool(service.slack_webhook_url),
         has_discord_webhook=bool(service.discord_webhook_url),
+        assignment=AssignmentMode(service.assignment),
         created_at=service.created_at,
         updated_at=service.updated_at,
     )
@@ -52,6 +62,7 @@ class ServiceCreate(RequestModel):
     slug: Slug = Field(description="Lower-case id used in tickets, e.g. `it`, `hr`, `office`")
     name: Annotated[CleanText, Field(min_length=1, max_length=200)]
     description: Description = ""
+    assignment: AssignmentMode = Field(default=AssignmentMode.manual, description=ASSIGNMENT_HELP)
 
     model_config = {
         "extra": "forbid",
@@ -64,6 +75,7 @@ class ServiceUpdate(RequestModel):
     description: Description | None = None
     # Strict: the schema says boolean; `0` or `"no"` must not deactivate a service.
     is_active: StrictBool | None = None
+    assignment: AssignmentMode | None = Field(default=None, description=ASSIGNMENT_HELP)
     notify_emails: Annotated[list[Email], Field(max_length=20)] | None = None
     slack_webhook_url: WebhookUrl | None = Field(
         default=None, description="The service's own Slack incoming webhook; null removes it"

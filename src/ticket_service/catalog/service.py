@@ -11,7 +11,13 @@ from ticket_service.kit.outbound import OutboundPolicy, OutboundRefused
 
 
 async def create(session: AsyncSession, data: ServiceCreate) -> Service:
-    service = Service(slug=data.slug, name=data.name, description=data.description, is_active=True)
+    service = Service(
+        slug=data.slug,
+        name=data.name,
+        description=data.description,
+        is_active=True,
+        assignment=data.assignment.value,
+    )
     session.add(service)
     try:
         await session.flush()

@@ -2,17 +2,36 @@
 
 Being an agent is not enough: the agent must work this ticket's service (its team), or
 have it assigned, or follow it; an admin always is. An agent who opened a ticket with
-another service is its author there, like any employee.
+another service is its author there, like any employee. What an agent may *see* is the
+same rule plus their own tickets (`tickets.repository.visible_to`).
 """
 
 from __future__ import annotations
 
+from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ticket_service.assignment.models import Follower, TeamMember
 from ticket_service.tickets.models import Ticket
-from ticket_service.users.models import User
+from ticket_service.users.models import Role, User
 
 
-async def staff_on(session: AsyncSession, user: User, ticket: Ticket) -> bool:
-    # Until service teams are in place every agent works every ticket, as before.
-    return user.role_enum.is_staff
+async def staff_on(
+    session: AsyncSession, user: User, ticket: Ticket, *, counting_following: bool = True
+) -> bool:
+    """Admin, or an agent on the ticket's service team, or its assignee, or (unless
+    `counting_following` is False: may this person start following?) an agent following it."""
+    role = user.role_enum
+    if role is Role.admin:
+        return True
+    if not role.is_staff:
+        return False
+    if ticket.assignee_id == user.id:
+        return True
+    on_team = exists().where(
+        TeamMember.service_id == ticket.service_id, TeamMember.user_id == user.id
+    )
+    if counting_following:
+        following = exists().where(Follower.ticket_id == ticket.id, Follower.user_id == user.id)
+        return bool(await session.scalar(select(or_(on_team, following))))
+    return bool(await session.scalar(select(on_team)))

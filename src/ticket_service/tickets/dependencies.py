@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query
 from pydantic import BeforeValidator
@@ -38,7 +38,15 @@ async def ticket_filters(
     ] = None,
     service: Annotated[StorableStr | None, Query(max_length=64, description="Service slug")] = None,
     assignee: Annotated[
-        StorableStr | None, Query(max_length=32, description="Assignee's Discord id")
+        str | None,
+        Query(
+            max_length=32,
+            pattern=r"^(me|none|\d+)$",
+            description="`me`, `none` (unassigned) or the assignee's Discord id",
+        ),
+    ] = None,
+    follower: Annotated[
+        Literal["me"] | None, Query(description="`me`: the tickets you follow")
     ] = None,
     priority: Priority | None = None,
     q: Annotated[
@@ -56,6 +64,7 @@ async def ticket_filters(
         status=status,
         service=service,
         assignee=assignee,
+        follower=follower,
         priority=priority,
         q=q,
         created_after=created_after,

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
+from ticket_service.assignment.models import Follower, TeamMember
 from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
 from ticket_service.tickets.models import Ticket, TicketEvent
-from ticket_service.users.models import User
+from ticket_service.users.models import Role, User
 
 # Any select over tickets, whatever its columns.
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -27,7 +28,10 @@ class TicketFilters:
     author: str | None = None
     status: str | None = None
     service: str | None = None
+    # "me", "none" (unassigned) or a Discord id.
     assignee: str | None = None
+    # "me": the tickets the caller follows.
+    follower: str | None = None
     priority: str | None = None
     q: str | None = None
     created_after: datetime | None = None
@@ -36,10 +40,27 @@ class TicketFilters:
     before_number: int | None = None
 
 
+def _following(user_id: int) -> Any:
+    return exists().where(Follower.ticket_id == Ticket.id, Follower.user_id == user_id)
+
+
 def visible_to(stmt: S, user: User) -> S:
-    """The one visibility rule: agents and admins see every ticket, employees their own."""
-    if user.role_enum.is_staff:
+    """The one visibility rule. An admin sees every ticket; an agent those of the services
+    whose team they are on, those assigned to them, those they follow, and their own; an
+    employee their own. Mirrors `tickets.access.staff_on` (plus authorship)."""
+    role = user.role_enum
+    if role is Role.admin:
         return stmt
+    if role is Role.agent:
+        teams = select(TeamMember.service_id).where(TeamMember.user_id == user.id)
+        return stmt.where(
+            or_(
+                Ticket.author_id == user.id,
+                Ticket.assignee_id == user.id,
+                Ticket.service_id.in_(teams),
+                _following(user.id),
+            )
+        )
     return stmt.where(Ticket.author_id == user.id)
 
 
@@ -60,6 +81,7 @@ _VIEW_COLUMNS = (
         Ticket.updated_at,
         Ticket.closed_at,
         Ticket.version,
+        Ticket.public_comments.label("comments"),
     )
     .join(Service, Ticket.service_id == Service.id)
     .join(_author, Ticket.author_id == _author.id)
@@ -109,8 +131,14 @@ async def list_visible(
         stmt = stmt.where(Ticket.id == filters.guid_ticket)
     if filters.author is not None:
         stmt = stmt.where(Ticket.author_id == _user_id(filters.author).scalar_subquery())
-    if filters.assignee is not None:
+    if filters.assignee == "me":
+        stmt = stmt.where(Ticket.assignee_id == user.id)
+    elif filters.assignee == "none":
+        stmt = stmt.where(Ticket.assignee_id.is_(None))
+    elif filters.assignee is not None:
         stmt = stmt.where(Ticket.assignee_id == _user_id(filters.assignee).scalar_subquery())
+    if filters.follower == "me":
+        stmt = stmt.where(_following(user.id))
     if filters.status is not None:
         stmt = stmt.where(Ticket.status == filters.status)
     if filters.priority is not None:

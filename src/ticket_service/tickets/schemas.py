@@ -90,6 +90,7 @@ class TicketOut(BaseModel):
     updated_at: datetime
     closed_at: datetime | None
     version: int
+    comments: int = Field(description="How many public comments it has (internal notes aside)")
 
 
 class TicketPage(BaseModel):
@@ -163,4 +164,5 @@ def ticket_out(ticket: Any) -> TicketOut:
         updated_at=ticket.updated_at,
         closed_at=ticket.closed_at,
         version=ticket.version,
+        comments=ticket.public_comments,
     )

@@ -64,6 +64,16 @@ async def open_ticket(
     set_committed_value(ticket, "author", author)
     set_committed_value(ticket, "assignee", None)
     session.add(ticket)
+    # Automatic assignment (per the service's mode) picks under the service's lock; an
+    # unassigned ticket's `opened` event tells the team channel nobody was available.
+    assignee, unassigned_reason = await assignment.pick_on_open(session, service)
+    opened: dict[str, object] = {
+        "title": ticket.title,
+        "priority": ticket.priority,
+        "service": slug,
+    }
+    if unassigned_reason:
+        opened["unassigned_reason"] = unassigned_reason
     # One flush INSERTs the ticket and its event, RETURNING number and timestamps.
     await events.record(
         session,
@@ -72,8 +82,10 @@ async def open_ticket(
         author,
         guid_action=guid_action,
         to_status=Status.open.value,
-        data={"title": ticket.title, "priority": ticket.priority, "service": slug},
+        data=opened,
     )
+    if assignee is not None:
+        await assignment.assign_on_open(session, ticket, assignee, guid_action)
     return ticket
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -21,6 +21,8 @@ class UserOut(BaseModel):
         description="Language of personal messages (ru | en), Discord's at sign-in; "
         "null: the service's NOTIFY_LOCALE"
     )
+    available: bool = Field(description="False while away: automatic assignment skips them")
+    away_until: datetime | None = Field(description="When being away ends by itself, if set")
 
 
 def user_out(user: Any) -> UserOut:
@@ -33,7 +35,18 @@ def user_out(user: Any) -> UserOut:
         created_at=user.created_at,
         last_login_at=user.last_login_at,
         locale=user.locale,
+        available=is_available(user),
+        away_until=None if is_available(user) else user.away_until,
     )
+
+
+def is_available(user: Any) -> bool:
+    """Away ends by itself once `away_until` has passed (the same rule automatic assignment
+    applies in SQL, assignment/repository.py::available_now)."""
+    if user.available:
+        return True
+    until = user.away_until
+    return until is not None and until <= datetime.now(UTC)
 
 
 class RoleChange(RequestModel):
