@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from pytest_httpserver import HTTPServer
@@ -146,6 +147,10 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
     "GET /api/discord/auth": {
         "-":                (200,    200,    200,    200,    200),
     },
+    # Discord's interactions: only Discord's signature opens it, no user token does.
+    "POST /api/discord/interactions": {
+        "unsigned":         (401,    401,    401,    401,    401),
+    },
     "POST /api/v1/auth/refresh": {
         "-":                (401,    200,    200,    200,    200),
     },
@@ -186,6 +191,9 @@ PEOPLE = {
     "admin": ("3001", Role.admin),
 }
 ROLE_TARGET = "1003"  # an employee whose role the callers try to change
+DISCORD_PUBLIC_KEY = (
+    Ed25519PrivateKey.from_private_bytes(b"k" * 32).public_key().public_bytes_raw().hex()
+)
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,9 @@ def settings(database_url: str, redis_url: str, discord: HTTPServer) -> Settings
         webhook_urls=[discord.url_for("/hook")],
         webhook_secret="webhook-secret",
         metrics_token="metrics-scraper-token",
+        discord_interactions=True,
+        discord_public_key=DISCORD_PUBLIC_KEY,
+        discord_guild_id="900100",
     )
 
 
@@ -436,6 +447,12 @@ async def discord_auth(w: World, caller: str, case: str) -> Outcome:
     return _status(await w.call(caller, "GET", "/api/discord/auth", params=params))
 
 
+async def discord_interaction(w: World, caller: str, case: str) -> Outcome:
+    """A PING without Discord's signature: a user's token opens nothing here."""
+    body = {"type": 1}
+    return _status(await w.call(caller, "POST", "/api/discord/interactions", json=body))
+
+
 async def refresh(w: World, caller: str, case: str) -> Outcome:
     token = "never-issued" if caller == "anonymous" else w.people[caller].refresh_token
     body = {"refresh_token": token}
@@ -477,6 +494,7 @@ CALLS: dict[str, Call] = {
     "POST /api/v1/admin/deliveries/{delivery_id}/retry": retry_delivery,
     "GET /api/discord/auth_link": auth_link,
     "GET /api/discord/auth": discord_auth,
+    "POST /api/discord/interactions": discord_interaction,
     "POST /api/v1/auth/refresh": refresh,
     "POST /api/v1/auth/logout": logout,
     **{
