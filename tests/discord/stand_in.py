@@ -74,8 +74,11 @@ class DiscordApi:
                     retry_after, global_ = self.throttled.pop(0)
                     return _json(
                         429,
-                        {"message": "You are being rate limited.", "retry_after": retry_after,
-                         "global": global_},
+                        {
+                            "message": "You are being rate limited.",
+                            "retry_after": retry_after,
+                            "global": global_,
+                        },
                         {"Retry-After": str(retry_after), "X-RateLimit-Scope": "user"},
                     )
                 if request.headers.get("Authorization") != f"Bot {BOT_TOKEN}":

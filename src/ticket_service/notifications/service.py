@@ -65,8 +65,10 @@ async def _defer_card(session: AsyncSession, ticket: Ticket) -> None:
         CARD_TASK, connection=raw, lock=lock, queueing_lock=lock, queue="notifications"
     )
     try:
-        # A savepoint: the refused INSERT of a second waiting job must not abort the change.
-        async with session.begin_nested():
+        # A savepoint (psycopg's, on the same connection: the session's would only be
+        # emitted on its next statement): the refused INSERT of a second waiting job must
+        # not abort the change.
+        async with raw.transaction():
             await task.defer_async(guid_ticket=str(ticket.id))
     except AlreadyEnqueued:
         pass  # the waiting job will show this change too
