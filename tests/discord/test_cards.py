@@ -229,7 +229,8 @@ async def test_two_agents_pressing_at_once_one_wins(discord_app: Discord) -> Non
     )
     acknowledged = [a for a in answers if a == {"type": 6}]
     refused = [a for a in answers if a["type"] == 4]
-    assert len(acknowledged) == 1 and len(refused) == 1
+    assert len(acknowledged) == 1
+    assert len(refused) == 1
     assert refused[0]["data"]["flags"] == 64
     ticket = (await d.client.get(f"/api/v1/tickets/{guid}", headers=author)).json()
     assert ticket["status"] == "processing"

@@ -48,7 +48,8 @@ async def test_ticket_command_opens_a_modal(discord_app: Discord) -> None:
     assert answer["data"]["custom_id"] == "open:high:it"
     assert answer["data"]["title"] == "Новая заявка"
     inputs = _inputs(answer)
-    assert inputs["text"]["style"] == 2 and inputs["text"]["required"] is True
+    assert inputs["text"]["style"] == 2
+    assert inputs["text"]["required"] is True
     assert inputs["title"]["required"] is False
 
 

@@ -61,6 +61,7 @@ async def _defer_card(session: AsyncSession, ticket: Ticket) -> None:
     lock = f"card:{ticket.id}"
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None  # noqa: S101 - the session's connection is open
     task = jobs.configure_task(
         CARD_TASK, connection=raw, lock=lock, queueing_lock=lock, queue="notifications"
     )
