@@ -133,7 +133,8 @@ async def make_discord(
                 "notify_retry_base_seconds": 0.05,
             }
             values.update(overrides)
-            settings = make_settings(database_url, redis_url, api.base_url, **values)
+            redis = values.pop("redis_url", redis_url)
+            settings = make_settings(database_url, redis, api.base_url, **values)
             app = create_app(settings)
             await stack.enter_async_context(LifespanManager(app))
             client = await stack.enter_async_context(

@@ -4,6 +4,7 @@ front door, buttons as the workflow allows; the status buttons and their refusal
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import psycopg
 
@@ -242,3 +243,62 @@ async def test_claim_reply_and_note_are_not_offered_as_working_yet(discord_app: 
     guid = (await open_ticket(discord_app.client, author))["guid_ticket"]
     answer = await _press(discord_app, "claim", guid, member("2001", AGENT_ROLE), "en")
     assert answer["data"]["flags"] == 64
+
+
+async def test_the_card_job_reads_the_ticket_when_it_runs(discord_app: Discord) -> None:
+    from ticket_service.integrations.discord.tasks import refresh_card
+    from ticket_service.worker.resources import open_resources
+
+    d = discord_app
+    await _with_channel(d)
+    author = await auth_headers(d.app, "1001")
+    guid = (await open_ticket(d.client, author))["guid_ticket"]
+    await d.run_jobs()
+    async with open_resources(d.settings) as resources:
+        # Nothing changed since the card was posted: nothing is sent.
+        assert await refresh_card(resources, uuid.UUID(guid)) == "unchanged"
+        assert await refresh_card(resources, uuid.uuid4()) == "gone"
+    assert len(d.api.calls) == 1
+
+
+async def test_a_card_discord_refuses_is_given_up(make_discord, database_url: str) -> None:
+    d: Discord = await make_discord(discord_bot_token="not-the-bot's-token")
+    await _with_channel(d)
+    author = await auth_headers(d.app, "1001")
+    await open_ticket(d.client, author)
+    await d.run_jobs()
+    assert len(d.api.of("POST", CARD_POSTS)) == 1  # 401: tried once, not retried
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM discord_cards").fetchone() == (0,)
+        [(status,)] = conn.execute(
+            "SELECT status FROM procrastinate_jobs WHERE task_name = 'discord_card'"
+        ).fetchall()
+    assert status == "succeeded"  # the job ended: an admin fixes the token or channel
+
+
+async def test_a_card_post_waits_out_a_429(discord_app: Discord) -> None:
+    d = discord_app
+    await _with_channel(d)
+    d.api.throttle(0.3)
+    author = await auth_headers(d.app, "1001")
+    await open_ticket(d.client, author)
+    await d.run_jobs()
+    first, second = d.api.of("POST", CARD_POSTS)
+    assert second.at - first.at >= 0.3
+    assert len(d.api.messages) == 1
+
+
+def test_a_long_rate_limit_retries_the_job_when_discord_says() -> None:
+    from types import SimpleNamespace
+
+    from ticket_service.integrations.discord.tasks import MAX_ATTEMPTS, AsDiscordSays
+    from ticket_service.kit.discord_rest import DiscordError, RateLimited
+
+    strategy = AsDiscordSays()
+    job = SimpleNamespace(attempts=1)
+    decision = strategy.get_retry_decision(exception=RateLimited(42.5), job=job)
+    assert decision is not None
+    later = strategy.get_retry_decision(exception=DiscordError("HTTP 502", 502), job=job)
+    assert later is not None
+    done = SimpleNamespace(attempts=MAX_ATTEMPTS)
+    assert strategy.get_retry_decision(exception=RateLimited(1), job=done) is None
