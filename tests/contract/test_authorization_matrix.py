@@ -215,7 +215,6 @@ def settings(database_url: str, redis_url: str, discord: HTTPServer) -> Settings
         metrics_token="metrics-scraper-token",
         discord_interactions=True,
         discord_public_key=DISCORD_PUBLIC_KEY,
-        discord_guild_id="900100",
     )
 
 
