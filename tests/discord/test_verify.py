@@ -121,3 +121,13 @@ async def test_the_member_is_upserted_with_the_sign_in_role_mapping(
     with psycopg.connect(database_url) as conn:
         role = conn.execute("SELECT role FROM users WHERE discord_id = '2500'").fetchone()
     assert role == ("employee",)
+
+
+async def test_a_member_without_an_id_or_a_guild_setting_is_refused(make_discord) -> None:
+    d: Discord = await make_discord()
+    payload = interaction(2, {"name": "tickets"}, who={"roles": []})
+    answer = await d.answer(payload)
+    assert answer["data"]["content"] == "Действовать могут только участники сервера компании."
+    no_guild: Discord = await make_discord(discord_guild_id=None)
+    answer = await no_guild.answer(interaction(2, {"name": "tickets"}))
+    assert answer["data"]["content"] == "Действовать могут только участники сервера компании."

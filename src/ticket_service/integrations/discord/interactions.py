@@ -90,9 +90,14 @@ async def resolve_actor(ctx: Context) -> User:
     member = ctx.payload.get("member")
     if isinstance(member, dict):
         guild = ctx.settings.discord_guild_id
-        if not guild or str(ctx.payload.get("guild_id")) != guild:
+        person = member.get("user")
+        if (
+            not guild
+            or str(ctx.payload.get("guild_id")) != guild
+            or not isinstance(person, dict)
+            or not str(person.get("id", "")).isdigit()
+        ):
             raise Refused(say(ctx.locale, "outsider"), code="not_guild_member")
-        person = member.get("user") or {}
         profile = DiscordProfile(
             id=str(person["id"]),
             username=str(person.get("username") or f"user{person['id']}"),
