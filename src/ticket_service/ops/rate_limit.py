@@ -116,7 +116,9 @@ class Rule:
 
 def exempt(path: str) -> bool:
     """Paths the limiter never answers 429 on (so their OpenAPI entries do not list it)."""
-    return any(path == p or path.startswith(p + "/") for p in EXEMPT_PATHS)
+    return path == DISCORD_INTERACTIONS or any(
+        path == p or path.startswith(p + "/") for p in EXEMPT_PATHS
+    )
 
 
 def _token(scope: Scope) -> str | None:
@@ -178,7 +180,7 @@ class RateLimitMiddleware:
     def _rule(self, scope: Scope) -> Rule | None:
         """This request's budget, or None when nothing limits it."""
         path: str = scope["path"]
-        if exempt(path) or path == DISCORD_INTERACTIONS:
+        if exempt(path):
             return None
         ip = _client_ip(scope)
         if path.startswith(AUTH_PATHS):
