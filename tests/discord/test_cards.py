@@ -238,13 +238,6 @@ async def test_two_agents_pressing_at_once_one_wins(discord_app: Discord) -> Non
     assert ticket["assignee"] in ("2001", "2002")
 
 
-async def test_claim_reply_and_note_are_not_offered_as_working_yet(discord_app: Discord) -> None:
-    author = await auth_headers(discord_app.app, "1001")
-    guid = (await open_ticket(discord_app.client, author))["guid_ticket"]
-    answer = await _press(discord_app, "claim", guid, member("2001", AGENT_ROLE), "en")
-    assert answer["data"]["flags"] == 64
-
-
 async def test_the_card_job_reads_the_ticket_when_it_runs(discord_app: Discord) -> None:
     from ticket_service.integrations.discord.tasks import refresh_card
     from ticket_service.worker.resources import open_resources

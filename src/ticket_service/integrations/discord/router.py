@@ -21,7 +21,10 @@ from redis.exceptions import RedisError
 
 from ticket_service.db import Session
 from ticket_service.errors import AppError, BadRequest, Conflict, NotFound, responses
-from ticket_service.integrations.discord import interactions
+from ticket_service.integrations.discord import (
+    interactions,
+    team_buttons,  # noqa: F401 - registers claim, reply, note
+)
 from ticket_service.integrations.discord.buttons import component
 from ticket_service.integrations.discord.interactions import Context, Refused, ephemeral
 from ticket_service.integrations.discord.texts import refusal
