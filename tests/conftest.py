@@ -96,7 +96,8 @@ def clean_state(request: pytest.FixtureRequest) -> None:
             conn.execute("DELETE FROM services WHERE slug <> 'general'")
             conn.execute(
                 "UPDATE services SET is_active = true, slack_webhook_url = NULL,"
-                " discord_webhook_url = NULL, notify_emails = '{}', assignment = 'manual'"
+                " discord_webhook_url = NULL, notify_emails = '{}', assignment = 'manual',"
+                " discord_channel_id = NULL"
             )
             conn.execute("DELETE FROM procrastinate_jobs")
     if "redis_url" in request.fixturenames:

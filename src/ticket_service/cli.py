@@ -1,4 +1,4 @@
-"""`ticket-service api|worker|migrate|dev|token|rotate-data-keys`."""
+"""`ticket-service api|worker|migrate|dev|token|rotate-data-keys|discord sync-commands`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-data-keys", help="re-encrypt stored secrets under the first DATA_KEYS key"
     )
     keys.add_argument("--new-key", action="store_true", help="only print a fresh key for DATA_KEYS")
+
+    discord = sub.add_parser("discord", help="the Discord application (commands)")
+    discord_sub = discord.add_subparsers(dest="discord_command", required=True)
+    discord_sub.add_parser(
+        "sync-commands",
+        help="register /ticket, /tickets and `Create ticket` in DISCORD_GUILD_ID "
+        "(bulk overwrite: the guild has exactly these afterwards)",
+    )
 
     token = sub.add_parser("token", help="mint an access token without Discord")
     token.add_argument("--discord-id", required=True, help="Discord id (digits)")
@@ -129,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _rotate_data_keys()
     elif command == "token":
         return _token(args.discord_id, args.role, args.json)
+    elif command == "discord":
+        return _sync_commands()
     return 0
 
 
@@ -145,6 +155,23 @@ def _rotate_data_keys() -> int:
         print(f"nothing rewritten: {exc}", file=sys.stderr)
         return 1
     print(f"{count} stored secrets encrypted under the first data key")
+    return 0
+
+
+def _sync_commands() -> int:
+    from ticket_service.integrations.discord.commands import NotConfigured, sync_commands
+    from ticket_service.kit.discord_rest import DiscordError
+
+    try:
+        registered = asyncio.run(sync_commands(get_settings()))
+    except NotConfigured as exc:
+        print(f"discord sync-commands: {exc}", file=sys.stderr)
+        return 2
+    except DiscordError as exc:
+        print(f"discord sync-commands: {exc}", file=sys.stderr)
+        return 1
+    for command in registered:
+        print(f"{command.get('id')}\t{command.get('name')}")
     return 0
 
 

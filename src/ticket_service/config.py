@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     discord_admin_role_ids: CommaList = []
     discord_agent_role_ids: CommaList = []
     discord_timeout_seconds: float = 5.0
+    # The Discord front door (integrations/discord): POST /api/discord/interactions answers
+    # only when DISCORD_INTERACTIONS is on; every request must carry Discord's Ed25519
+    # signature, checked with DISCORD_PUBLIC_KEY (the application's, hex).
+    discord_interactions: bool = False
+    discord_public_key: str = ""
+    discord_application_id: str = ""
     admin_discord_ids: CommaList = []
 
     access_token_ttl_seconds: int = Field(default=3600, ge=60)
@@ -194,6 +200,22 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return value or None
 
+    @field_validator("discord_public_key", mode="after")
+    @classmethod
+    def _ed25519_hex(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and (len(value) != 64 or any(c not in "0123456789abcdef" for c in value)):
+            raise ValueError("DISCORD_PUBLIC_KEY must be the application's public key: 64 hex")
+        return value
+
+    @field_validator("discord_application_id", mode="after")
+    @classmethod
+    def _snowflake(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.isdigit():
+            raise ValueError("DISCORD_APPLICATION_ID must be a Discord id (digits)")
+        return value
+
     @field_validator("database_url", mode="before")
     @classmethod
     def _plain_postgres_url(cls, value: object) -> object:
@@ -301,6 +323,16 @@ class Settings(BaseSettings):
             problems.append(
                 "DEMO_SIGN_IN must be false when ENVIRONMENT=production: "
                 "anybody could sign in as an admin"
+            )
+        if self.discord_interactions and not self.discord_public_key:
+            problems.append(
+                "DISCORD_PUBLIC_KEY must be set when DISCORD_INTERACTIONS=true "
+                "and ENVIRONMENT=production"
+            )
+        if self.discord_interactions and not self.discord_guild_id:
+            problems.append(
+                "DISCORD_GUILD_ID must be set when DISCORD_INTERACTIONS=true "
+                "and ENVIRONMENT=production: only its members may act"
             )
         if "*" in self.cors_origins and self.cors_allow_credentials:
             problems.append(

@@ -20,6 +20,7 @@ from ticket_service.config import Settings, get_settings
 from ticket_service.conversation.router import router as conversation_router
 from ticket_service.db import create_engine, create_sessionmaker
 from ticket_service.errors import install_error_handlers
+from ticket_service.integrations.discord.router import router as discord_router
 from ticket_service.kit import crypto
 from ticket_service.notifications.router import router as notifications_router
 from ticket_service.ops.action_log import ActionLogMiddleware
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     for router in (
         auth_router,
+        discord_router,
         seed_router,
         tickets_router,
         conversation_router,

@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from pytest_httpserver import HTTPServer
@@ -223,6 +224,10 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
     "GET /api/discord/auth": {
         "-":                (200,    200,    200,    200,    200),
     },
+    # Discord's interactions: only Discord's signature opens it, no user token does.
+    "POST /api/discord/interactions": {
+        "unsigned":         (401,    401,    401,    401,    401),
+    },
     "POST /api/v1/auth/refresh": {
         "-":                (401,    200,    200,    200,    200),
     },
@@ -265,6 +270,9 @@ PEOPLE = {
 ROLE_TARGET = "1003"  # an employee whose role the callers try to change
 TEAM_TARGET = "2002"  # an agent the callers try to put on (and take off) a team
 ELSEWHERE = "elsewhere"  # a service whose team the agent is not on
+DISCORD_PUBLIC_KEY = (
+    Ed25519PrivateKey.from_private_bytes(b"k" * 32).public_key().public_bytes_raw().hex()
+)
 
 
 @dataclass(frozen=True)
@@ -284,6 +292,8 @@ def settings(database_url: str, redis_url: str, discord: HTTPServer) -> Settings
         webhook_urls=[discord.url_for("/hook")],
         webhook_secret="webhook-secret",
         metrics_token="metrics-scraper-token",
+        discord_interactions=True,
+        discord_public_key=DISCORD_PUBLIC_KEY,
     )
 
 
@@ -611,6 +621,12 @@ async def discord_auth(w: World, caller: str, case: str) -> Outcome:
     return _status(await w.call(caller, "GET", "/api/discord/auth", params=params))
 
 
+async def discord_interaction(w: World, caller: str, case: str) -> Outcome:
+    """A PING without Discord's signature: a user's token opens nothing here."""
+    body = {"type": 1}
+    return _status(await w.call(caller, "POST", "/api/discord/interactions", json=body))
+
+
 async def refresh(w: World, caller: str, case: str) -> Outcome:
     token = "never-issued" if caller == "anonymous" else w.people[caller].refresh_token
     body = {"refresh_token": token}
@@ -663,6 +679,7 @@ CALLS: dict[str, Call] = {
     "POST /api/v1/admin/deliveries/{delivery_id}/retry": retry_delivery,
     "GET /api/discord/auth_link": auth_link,
     "GET /api/discord/auth": discord_auth,
+    "POST /api/discord/interactions": discord_interaction,
     "POST /api/v1/auth/refresh": refresh,
     "POST /api/v1/auth/logout": logout,
     **{

@@ -46,3 +46,6 @@ class Service(Timestamped, Base):
     assignment: Mapped[str] = mapped_column(
         String(16), default=AssignmentMode.manual.value, server_default=AssignmentMode.manual.value
     )
+    # Where the Discord bot posts a card of each new ticket (integrations/discord); None: no
+    # cards. A channel id is not a secret, unlike the webhook URLs above.
+    discord_channel_id: Mapped[str | None] = mapped_column(String(20))

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from ticket_service.auth.dependencies import AdminUser, CurrentUser
 from ticket_service.catalog import repository, service
 from ticket_service.catalog.schemas import (
-    NULLABLE_FIELDS,
     SLUG_PATTERN,
+    URL_FIELDS,
     ServiceCreate,
     ServiceList,
     ServiceOut,
@@ -61,16 +61,19 @@ async def update_service(
     """Rename, describe, or deactivate a service (inactive ones take no new tickets), or
     choose how its new tickets are assigned (`assignment`: manual, round_robin, least_loaded).
 
-    Webhook URLs are stored encrypted and never shown back. A URL the service will not call
-    is refused with 422 `url_refused` and the reason: anything but https in production, or
-    a host that is or resolves to a loopback, private, link-local, multicast or cloud
-    metadata address (unless listed in OUTBOUND_ALLOWED_HOSTS)."""
+    `discord_channel_id` (a Discord id) makes the bot post a card with buttons of each new
+    ticket of the service in that channel, edited as the ticket changes.
+
+        Webhook URLs are stored encrypted and never shown back. A URL the service will not call
+        is refused with 422 `url_refused` and the reason: anything but https in production, or
+        a host that is or resolves to a loopback, private, link-local, multicast or cloud
+        metadata address (unless listed in OUTBOUND_ALLOWED_HOSTS)."""
     # Webhook URLs are credentials and addresses are personal: the log says what changed,
     # not what it is.
     changed = body.model_dump(exclude_unset=True)
     params: dict[str, object] = {"slug": slug}
     for key, value in changed.items():
-        if key in NULLABLE_FIELDS and value:
+        if key in URL_FIELDS and value:
             value = "***"
         elif key == "notify_emails" and value is not None:
             value = [mask_email(address) for address in value]

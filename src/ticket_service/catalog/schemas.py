@@ -17,6 +17,8 @@ Description = Annotated[StorableStr, Field(max_length=2000)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
 # Webhook URLs are credentials: accepted here, never shown back.
 WebhookUrl = Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)]
+# A Discord id: 17 to 20 digits.
+Snowflake = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{16,19}$")]
 
 
 ASSIGNMENT_HELP = (
@@ -35,6 +37,9 @@ class ServiceOut(BaseModel):
     has_slack_webhook: bool = Field(description="Its own Slack webhook replaces the global one")
     has_discord_webhook: bool = Field(description="Its own Discord webhook replaces the global one")
     assignment: AssignmentMode = Field(description=ASSIGNMENT_HELP)
+    discord_channel_id: str | None = Field(
+        default=None, description="Discord channel where the bot posts a card of each ticket"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -49,6 +54,7 @@ def service_out(service: Any) -> ServiceOut:
         has_slack_webhook=bool(service.slack_webhook_url),
         has_discord_webhook=bool(service.discord_webhook_url),
         assignment=AssignmentMode(service.assignment),
+        discord_channel_id=service.discord_channel_id,
         created_at=service.created_at,
         updated_at=service.updated_at,
     )
@@ -83,6 +89,11 @@ class ServiceUpdate(RequestModel):
     discord_webhook_url: WebhookUrl | None = Field(
         default=None, description="The service's own Discord channel webhook; null removes it"
     )
+    discord_channel_id: Snowflake | None = Field(
+        default=None,
+        description="Discord channel (id) for ticket cards with buttons, posted by the bot "
+        "(DISCORD_BOT_TOKEN); null removes it",
+    )
 
     model_config = {
         "extra": "forbid",
@@ -98,4 +109,6 @@ class ServiceUpdate(RequestModel):
 
 
 # Fields where an explicit null means "remove"; for the others null means "leave as is".
-NULLABLE_FIELDS = frozenset({"slack_webhook_url", "discord_webhook_url"})
+NULLABLE_FIELDS = frozenset({"slack_webhook_url", "discord_webhook_url", "discord_channel_id"})
+# Of those, the ones that are URLs (checked by the outbound policy, masked in the log).
+URL_FIELDS = frozenset({"slack_webhook_url", "discord_webhook_url"})

@@ -5,7 +5,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.catalog import repository
 from ticket_service.catalog.models import Service
-from ticket_service.catalog.schemas import NULLABLE_FIELDS, ServiceCreate, ServiceUpdate
+from ticket_service.catalog.schemas import (
+    NULLABLE_FIELDS,
+    URL_FIELDS,
+    ServiceCreate,
+    ServiceUpdate,
+)
 from ticket_service.errors import Conflict, NotFound, Unprocessable
 from ticket_service.kit.outbound import OutboundPolicy, OutboundRefused
 
@@ -29,7 +34,7 @@ async def create(session: AsyncSession, data: ServiceCreate) -> Service:
 
 async def _check_urls(changes: dict[str, object], policy: OutboundPolicy) -> None:
     """The set-time check of webhook URLs (deliveries check again before each call)."""
-    for field in sorted(NULLABLE_FIELDS):
+    for field in sorted(URL_FIELDS):
         url = changes.get(field)
         if isinstance(url, str):
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.types import JSONValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +14,12 @@ from ticket_service.notifications.models import Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Concerned, fan_out
 from ticket_service.notifications.tasks import deliver
 from ticket_service.tickets.models import Ticket, TicketEvent
+from ticket_service.worker.registry import jobs
+
+# The ticket card in the service's Discord channel (integrations/discord/cards.py): the task
+# is registered by the worker; deferred here by name, since the card shows what only a
+# front door knows (the buttons of the workflow).
+CARD_TASK = "discord_card"
 
 
 async def _defer(session: AsyncSession, delivery_ids: list[int]) -> None:
@@ -40,6 +47,32 @@ async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) ->
     targets = fan_out(settings_of(session), spec, concerned)
     ids = await repository.insert_deliveries(session, event.id, targets)
     await _defer(session, ids)
+    await _defer_card(session, ticket)
+
+
+async def _defer_card(session: AsyncSession, ticket: Ticket) -> None:
+    """Post or edit the ticket's card, in the change's transaction. Several changes in a
+    row make one edit: while a card job waits in the queue, another is not queued
+    (`queueing_lock`), and the waiting one reads the ticket when it runs. Two card jobs of
+    one ticket never run at once (`lock`), so an older edit never lands after a newer."""
+    settings = settings_of(session)
+    if not (ticket.service.discord_channel_id and settings.discord_bot_token):
+        return
+    lock = f"card:{ticket.id}"
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None  # noqa: S101 - the session's connection is open
+    task = jobs.configure_task(
+        CARD_TASK, connection=raw, lock=lock, queueing_lock=lock, queue="notifications"
+    )
+    try:
+        # A savepoint (psycopg's, on the same connection: the session's would only be
+        # emitted on its next statement): the refused INSERT of a second waiting job must
+        # not abort the change.
+        async with raw.transaction():
+            await task.defer_async(guid_ticket=str(ticket.id))
+    except AlreadyEnqueued:
+        pass  # the waiting job will show this change too
 
 
 async def retry_dead(session: AsyncSession, delivery_id: int) -> Delivery:

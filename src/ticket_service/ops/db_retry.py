@@ -13,7 +13,8 @@ Retry-After.
 Outer middlewares see one request: one rate-limit hit, one action-log record, one
 metrics sample. Whatever a request does outside its transaction must therefore bear a
 replay; the only such requests, the Discord sign-in (`/api/discord/*`: an authorization
-code works once at Discord), are never replayed.
+code works once at Discord) and Discord's interactions (`/api/discord/interactions`: the
+interaction id is spent in Redis, Discord waits 3 s), are never replayed.
 """
 
 from __future__ import annotations

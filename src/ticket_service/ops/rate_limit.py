@@ -4,7 +4,8 @@
   or per client IP for requests without one;
 - AUTH_RATE_LIMIT_PER_MINUTE per client IP on the sign-in paths `/api/discord/*`, and as
   the budget of failed authentications per client IP (below);
-- health checks, metrics and the API docs are never limited.
+- health checks, metrics, the API docs and Discord's signed interactions
+  (`/api/discord/interactions`) are never limited.
 
 Every limited response carries `RateLimit-Limit`, `RateLimit-Remaining` and
 `RateLimit-Reset` (IETF draft); a refused one is 429 `rate_limited` with `Retry-After`.
@@ -52,6 +53,9 @@ KEY_PREFIX = "rate_limit"
 WINDOW_SECONDS = 60
 COOLDOWN_SECONDS = 2.0
 AUTH_PATHS = "/api/discord/"
+# Discord's own calls, signed (checked before any work): all of the company's interactions
+# come from Discord's few addresses, so no per-IP budget fits them.
+DISCORD_INTERACTIONS = "/api/discord/interactions"
 EXEMPT_PATHS = ("/health", "/metrics", "/docs", "/redoc", "/openapi.json")
 
 BYPASSED = Counter(
@@ -112,7 +116,9 @@ class Rule:
 
 def exempt(path: str) -> bool:
     """Paths the limiter never answers 429 on (so their OpenAPI entries do not list it)."""
-    return any(path == p or path.startswith(p + "/") for p in EXEMPT_PATHS)
+    return path == DISCORD_INTERACTIONS or any(
+        path == p or path.startswith(p + "/") for p in EXEMPT_PATHS
+    )
 
 
 def _token(scope: Scope) -> str | None:

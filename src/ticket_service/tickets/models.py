@@ -51,6 +51,8 @@ class Ticket(Timestamped, Base):
     version: Mapped[int] = mapped_column(Integer)
     # Kept with the ticket so a list shows it without counting every ticket's comments.
     public_comments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The Discord message the ticket was created from (the `Create ticket` context menu).
+    source_url: Mapped[str | None] = mapped_column(String(300))
 
     # Optimistic locking: every UPDATE checks and bumps `version` (StaleDataError on a race).
     # eager_defaults: INSERT/UPDATE ... RETURNING the server-set columns (number, timestamps),

@@ -45,7 +45,10 @@ async def open_ticket(
     author: User,
     data: TicketCreate,
     guid_action: uuid.UUID,
+    *,
+    source_url: str | None = None,
 ) -> Ticket:
+    """Open a ticket; `source_url`: the message it was made from (Discord's context menu)."""
     slug = data.service or DEFAULT_SERVICE_SLUG
     service = await repository.active_service(session, slug)
     if service is None:
@@ -58,6 +61,7 @@ async def open_ticket(
         priority=data.priority,
         service_id=service.id,
         author_id=author.id,
+        source_url=source_url,
     )
     # The relationships are known already: no SELECT to load them back after the INSERT.
     set_committed_value(ticket, "service", service)
@@ -111,8 +115,11 @@ async def change_status(
     new_status: str,
     guid_action: uuid.UUID,
     expected_version: int | None = None,
+    *,
+    reason: str | None = None,
 ) -> Ticket:
-    """The one way a status changes: workflow + rights, ticket, history row, one transaction."""
+    """The one way a status changes: workflow + rights, ticket, history row, one transaction.
+    `reason`: why, in the person's words (kept in the event, e.g. a close without success)."""
     new = parse_status(new_status)
     ticket = await get_ticket(session, actor, guid)
     if expected_version is not None and expected_version != ticket.version:
@@ -126,7 +133,15 @@ async def change_status(
     check_transition(current, new, staff, is_author=ticket.author_id == actor.id)
     # Taking a ticket into work makes you its assignee.
     takes_it = new is Status.processing and ticket.assignee_id is None and staff
-    await move(session, ticket, new, actor, guid_action, assignee=actor if takes_it else None)
+    await move(
+        session,
+        ticket,
+        new,
+        actor,
+        guid_action,
+        reason=reason,
+        assignee=actor if takes_it else None,
+    )
     return ticket
 
 

@@ -86,6 +86,42 @@ async def upsert_from_discord(
     return user
 
 
+async def upsert_from_member(
+    session: AsyncSession, settings: Settings, profile: DiscordProfile
+) -> User:
+    """Create or refresh the person acting through a Discord interaction, whose guild
+    membership Discord vouched for in the signed request: name, avatar, language and the
+    role, mapped as at sign-in (`role_for`; a role set by an admin stays). Their e-mail and
+    sign-in grant are left as they are: an interaction carries neither."""
+    derived = role_from_discord(settings, profile)
+    stmt = insert(User).values(
+        discord_id=profile.id,
+        username=profile.username[:64],
+        display_name=profile.global_name[:64] if profile.global_name else None,
+        avatar=profile.avatar,
+        locale=locale_or_default(profile.locale) if profile.locale else None,
+        role=derived.value,
+    )
+    role = (
+        stmt.excluded.role
+        if profile.id in settings.admin_discord_ids
+        else case((User.role_set_by_admin, User.role), else_=stmt.excluded.role)
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[User.discord_id],
+        set_={
+            "username": stmt.excluded.username,
+            "display_name": stmt.excluded.display_name,
+            "avatar": stmt.excluded.avatar,
+            "locale": func.coalesce(stmt.excluded.locale, User.locale),
+            "role": role,
+            "updated_at": func.now(),
+        },
+    ).returning(User)
+    user: User = (await session.scalars(select(User).from_statement(upsert))).one()
+    return user
+
+
 def _grant_columns(grant: DiscordGrant | None) -> dict[str, object]:
     return {
         "discord_access_token": grant.access_token if grant else None,

@@ -6,7 +6,8 @@ from typing import Any
 
 import httpx
 
-from ticket_service.notifications.channels import PermanentFailure
+from ticket_service.kit.discord_rest import DiscordError, RateLimited, bot_client
+from ticket_service.notifications.channels import PermanentFailure, TemporaryFailure
 from ticket_service.notifications.channels.http import post_json
 from ticket_service.notifications.messages import Message
 from ticket_service.vocabulary import Status
@@ -44,19 +45,50 @@ async def send_webhook(client: httpx.AsyncClient, url: str, message: Message) ->
     )
 
 
+# What the buttons of a closed ticket say to its author (integrations/discord handles them).
+AFTER_CLOSE = {
+    "ru": {"reopen": "Открыть снова", "rate": "Оцените решение"},
+    "en": {"reopen": "Reopen", "rate": "Rate the solution"},
+}
+
+
+def dm_components(message: Message, user_id: str) -> list[dict[str, Any]]:
+    """After a close, the author's message offers to reopen the ticket and to rate it
+    (custom ids `ticket:reopen:<guid>`, `ticket:rate:<guid>`)."""
+    v = message.view
+    if user_id != v.author or not Status(v.status).is_closed:
+        return []
+    words = AFTER_CLOSE[message.locale]
+    reopen = {
+        "type": 2,
+        "style": 2,
+        "label": words["reopen"],
+        "custom_id": f"ticket:reopen:{v.guid_ticket}",
+    }
+    rate = {
+        "type": 3,
+        "custom_id": f"ticket:rate:{v.guid_ticket}",
+        "placeholder": words["rate"],
+        "options": [{"label": "★" * n, "value": str(n)} for n in range(1, 6)],
+    }
+    return [{"type": 1, "components": [reopen]}, {"type": 1, "components": [rate]}]
+
+
 async def send_dm(
     client: httpx.AsyncClient, api_base: str, bot_token: str, user_id: str, message: Message
 ) -> None:
-    headers = {"Authorization": f"Bot {bot_token}"}
-    opened = await post_json(
-        client, f"{api_base}/users/@me/channels", json={"recipient_id": user_id}, headers=headers
-    )
-    channel_id = opened.json().get("id")
-    if not channel_id:
-        raise PermanentFailure("Discord did not open a DM channel")
-    await post_json(
-        client,
-        f"{api_base}/channels/{channel_id}/messages",
-        json={"embeds": [embed(message)], "allowed_mentions": {"parse": []}},
-        headers=headers,
-    )
+    """Through the bot's one rate-limited client (kit/discord_rest.py)."""
+    rest = bot_client(client, api_base, bot_token)
+    payload: dict[str, Any] = {"embeds": [embed(message)], "allowed_mentions": {"parse": []}}
+    components = dm_components(message, user_id)
+    if components:
+        payload["components"] = components
+    try:
+        channel_id = await rest.open_dm(user_id)
+        await rest.create_message(channel_id, payload)
+    except RateLimited as exc:
+        raise TemporaryFailure(str(exc), retry_after=exc.retry_after) from exc
+    except DiscordError as exc:
+        if exc.temporary:
+            raise TemporaryFailure(str(exc)) from exc
+        raise PermanentFailure(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""Front doors to other platforms (Discord)."""
