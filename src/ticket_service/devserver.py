@@ -102,7 +102,7 @@ DEMO_TICKETS = (
 
 
 async def seed_demo(settings: Settings) -> bool:
-    """A few services, the demo people (agent on the IT team) and tickets, through the
+    """A few services, the demo people (the agent on every service's team) and tickets, through the
     domain services; False when the demo data is there already."""
     import uuid
 
@@ -131,7 +131,11 @@ async def seed_demo(settings: Settings) -> bool:
             for slug, name, description in DEMO_SERVICES:
                 data = ServiceCreate(slug=slug, name=name, description=description)
                 services[slug] = await catalog.create(session, data)
-            session.add(TeamMember(service_id=services["it"].id, user_id=people[Role.agent].id))
+            # The demo agent works every demo service, so the whole queue can be clicked through.
+            session.add_all(
+                TeamMember(service_id=service.id, user_id=people[Role.agent].id)
+                for service in services.values()
+            )
             opened = []
             for slug, priority, text in DEMO_TICKETS:
                 body = TicketCreate(text=text, service=slug, priority=priority)

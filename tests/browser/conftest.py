@@ -22,7 +22,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.auth.discord_stub import CLIENT_ID, CLIENT_SECRET, DiscordStub
-from tests.live_api import CLI, STARTUP_SECONDS, api_env, free_port
+from tests.live_api import CLI, STARTUP_SECONDS, api_env, free_port, mint_token
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = [
@@ -164,3 +164,16 @@ def demo_sign_in(page: Any, site: Site, button: str) -> None:
     page.goto(site.url("/login"))
     page.get_by_role("button", name=button).click()
     page.wait_for_load_state()
+
+
+def join_team(site: Site, discord_id: str, role: str = "agent", slug: str = "general") -> str:
+    """Make `discord_id` an agent on the service's team (agents see their teams' tickets),
+    as an admin would through the API; the person's access token."""
+    token = mint_token(site.env, site.workdir, discord_id, role)
+    admin = mint_token(site.env, site.workdir, "3999", "admin")
+    joined = httpx.put(
+        site.url(f"/api/v1/services/{slug}/agents/{discord_id}"),
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert joined.status_code == 200, joined.text
+    return token

@@ -8,8 +8,10 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Site, check_axe, demo_sign_in, screenshot
+from tests.browser.conftest import Site, check_axe, demo_sign_in, join_team, screenshot
 from tests.live_api import mint_token
+from ticket_service.users.models import Role
+from ticket_service.web.auth_routes import DEMO_PEOPLE
 
 
 def test_employee_signs_in_with_discord_opens_a_ticket_by_keyboard_and_sees_it_move(
@@ -43,7 +45,7 @@ def test_employee_signs_in_with_discord_opens_a_ticket_by_keyboard_and_sees_it_m
     guid = page.url.rsplit("/", 1)[1]
 
     # An agent takes it into work through the API: the page shows it without a reload.
-    token = mint_token(site.env, site.workdir, "777", "agent")
+    token = join_team(site, "777")
     taken = httpx.post(
         site.url(f"/api/v1/tickets/{guid}/status"),
         json={"status": "processing"},
@@ -74,6 +76,7 @@ def test_agent_works_the_queue(site: Site, new_page: Any) -> None:
         headers={"Authorization": f"Bearer {employee}"},
     )
     assert opened.status_code == 201
+    join_team(site, DEMO_PEOPLE[Role.agent][0])  # the demo agent works `general`
     page = new_page()
     demo_sign_in(page, site, "Войти как демо-агент")
     expect(page).to_have_url(site.url("/queue"))

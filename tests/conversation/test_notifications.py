@@ -243,3 +243,84 @@ def _last_event(database_url: str) -> int:
 
     [(event_id,)] = run_sql(database_url, "SELECT max(id) FROM ticket_events")
     return int(event_id)
+
+
+async def test_an_employee_and_two_agents_work_a_ticket_end_to_end(world):
+    """Issue 10's whole story through the API: question, answer, internal note, hand-over,
+    close; after each step, who heard about it (personally, and on the team's channels)."""
+    w = await world()
+    ticket = await open_ticket(w.client, w.h["author"], "Не работает VPN")
+    guid, n = ticket["guid_ticket"], ticket["number"]
+    await w.quiet()
+
+    # Борис takes it: an `assigned` event he caused himself, so nobody is told.
+    claimed = await w.client.post(f"/api/v1/tickets/{guid}/claim", headers=w.h["agent"])
+    assert claimed.status_code == 200, claimed.text
+    assert claimed.json()["assignee"] == "2001"
+    await w.delivered()
+    assert (w.heard.mail(), w.heard.dms(), w.heard.slack()) == ({}, {}, [])
+    await w.quiet()
+
+    # The question, and the ticket waits for its author.
+    await commented(w.client, w.h["agent"], guid, "Какой VPN-клиент у вас стоит?")
+    await changed(w.client, w.h["agent"], guid, "waiting")
+    await w.delivered()
+    author_heard = sorted(subject for subject, _ in w.heard.mail()[AUTHOR])
+    assert author_heard == [
+        f"Заявка #{n}: В работе → Ждёт ответа автора",
+        f"Заявка #{n}: ответ от Борис",
+    ]
+    assert set(w.heard.mail()) == {AUTHOR, TEAM}  # the team list hears of status changes
+    assert set(w.heard.dms()) == {"1001"}
+    await w.quiet()
+
+    # The answer brings it back into work by itself; the assignee hears both.
+    await commented(w.client, w.h["author"], guid, "Cisco AnyConnect")
+    shown = (await w.client.get(f"/api/v1/tickets/{guid}", headers=w.h["author"])).json()
+    assert shown["status"] == "processing"
+    await w.delivered()
+    assert sorted(subject for subject, _ in w.heard.mail()[AGENT]) == [
+        f"Заявка #{n}: Ждёт ответа автора → В работе",
+        f"Заявка #{n}: ответ от Алиса",
+    ]
+    assert AUTHOR not in w.heard.mail()  # not told of their own reply or its effect
+    await w.quiet()
+
+    # An internal note: its writer is the assignee, nobody follows: nobody is told, and
+    # the author never sees it anywhere.
+    await commented(w.client, w.h["agent"], guid, NOTE, internal=True)
+    await w.delivered()
+    assert (w.heard.mail(), w.heard.dms(), w.heard.slack()) == ({}, {}, [])
+    await w.quiet()
+
+    # Hand-over to the second agent: he hears that it is his now.
+    handed = await w.client.post(
+        f"/api/v1/tickets/{guid}/assign", json={"assignee": "2002"}, headers=w.h["agent"]
+    )
+    assert handed.status_code == 200, handed.text
+    await w.delivered()
+    assert set(w.heard.mail()) == {AGENT2}
+    assert w.heard.mail()[AGENT2][0][0].startswith(f"Заявка #{n} назначена")
+    await w.quiet()
+
+    # He closes it: the author and the team hear, he (who did it) does not.
+    await changed(w.client, w.h["agent2"], guid, "closed_success")
+    await w.delivered()
+    assert [subject for subject, _ in w.heard.mail()[AUTHOR]] == [
+        f"Заявка #{n}: В работе → Выполнена"
+    ]
+    assert set(w.heard.mail()) == {AUTHOR, TEAM}
+    assert set(w.heard.dms()) == {"1001"}
+
+    # What the author sees of the whole story: never the note.
+    comments = await w.client.get(f"/api/v1/tickets/{guid}/comments", headers=w.h["author"])
+    assert [c["body"] for c in comments.json()["items"]] == [
+        "Какой VPN-клиент у вас стоит?",
+        "Cisco AnyConnect",
+    ]
+    history = await w.client.get(f"/api/v1/tickets/{guid}/events", headers=w.h["author"])
+    kinds = [e["kind"] for e in history.json()["items"]]
+    assert "noted" not in kinds
+    assert kinds.count("assigned") == 2
+    staff_view = await w.client.get(f"/api/v1/tickets/{guid}/comments", headers=w.h["agent2"])
+    assert NOTE in [c["body"] for c in staff_view.json()["items"]]

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pytest_httpserver import HTTPServer
 
 from tests.auth.discord_stub import DiscordStub
-from tests.factories import auth_headers, open_ticket
+from tests.factories import auth_headers, join_team, open_ticket, token_for
 from tests.web.conftest import csrf_of, demo_sign_in, post_form
 from ticket_service.users.models import Role
 from ticket_service.web.auth_routes import DEMO_PEOPLE
@@ -140,6 +140,9 @@ async def test_agent_queue_and_staff_moves(
     browser: httpx.AsyncClient, web_app: FastAPI, client_for_api: httpx.AsyncClient
 ) -> None:
     ticket = await open_ticket(client_for_api, await auth_headers(web_app, "1002"), "Сломан стул")
+    # The demo agent works `general` (agents see their teams' tickets).
+    await token_for(web_app, DEMO_PEOPLE[Role.agent][0], Role.agent)
+    await join_team(web_app, DEMO_PEOPLE[Role.agent][0], "general")
     await demo_sign_in(browser, "agent")
     home = await browser.get("/")
     assert home.headers["location"] == "/queue"
