@@ -20,9 +20,11 @@ from pytest_httpserver import HTTPServer
 
 from tests.conftest import make_settings
 from tests.discord.stand_in import APPLICATION_ID, BOT_TOKEN, DiscordApi
+from tests.factories import join_team, token_for
 from tests.worker import run_until_idle
 from ticket_service.config import Settings
 from ticket_service.main import create_app
+from ticket_service.users.models import Role
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC_KEY = KEY.public_key().public_bytes_raw().hex()
@@ -113,6 +115,10 @@ class Discord:
         await run_until_idle(self.settings, "deliver")
 
 
+# The agents who press buttons on `general`'s cards are on its team.
+TEAM_AGENTS = ("2001", "2002")
+
+
 @pytest.fixture
 async def make_discord(
     database_url: str, redis_url: str, httpserver: HTTPServer
@@ -137,6 +143,9 @@ async def make_discord(
             settings = make_settings(database_url, redis, api.base_url, **values)
             app = create_app(settings)
             await stack.enter_async_context(LifespanManager(app))
+            for discord_id in TEAM_AGENTS:  # agents work their teams' tickets
+                await token_for(app, discord_id, Role.agent)
+                await join_team(app, discord_id)
             client = await stack.enter_async_context(
                 httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=app), base_url="http://testserver"

@@ -1,20 +1,14 @@
 """`claim`, `reply`, `note` on the card: the assignment and conversation services behind
-them (skipped until those services are in the tree)."""
+them, through the buttons."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
-import pytest
-
 from tests.discord.conftest import AGENT_ROLE, Discord, interaction, member, modal_data
 from tests.factories import auth_headers, open_ticket
-
-conversation = pytest.importorskip("ticket_service.conversation.service")
-assignment = pytest.importorskip("ticket_service.assignment.service")
-if not hasattr(assignment, "claim"):
-    pytest.skip("assignment.service.claim is not in this tree yet", allow_module_level=True)
+from ticket_service.conversation import service as conversation
 
 
 async def _press(d: Discord, action: str, guid: str, who: dict, locale: str = "ru") -> dict:

@@ -114,7 +114,11 @@ async def test_the_member_is_upserted_with_the_sign_in_role_mapping(
     await discord_app.answer(interaction(2, {"name": "tickets"}, who=member("2600", "1", "2")))
     await discord_app.answer(interaction(2, {"name": "tickets"}, who=member("2700", "700002")))
     with psycopg.connect(database_url) as conn:
-        rows = dict(conn.execute("SELECT discord_id, role FROM users ORDER BY 1").fetchall())
+        rows = dict(
+            conn.execute(
+                "SELECT discord_id, role FROM users WHERE discord_id IN ('2500', '2600', '2700')"
+            ).fetchall()
+        )
     assert rows == {"2500": "agent", "2600": "employee", "2700": "admin"}
     # Roles follow the guild: the agent role taken away makes an employee again.
     await discord_app.answer(interaction(2, {"name": "tickets"}, who=member("2500")))

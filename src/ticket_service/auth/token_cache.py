@@ -45,7 +45,7 @@ SESSION_KEY = "token_cache"
 PING_SECONDS = 1.0
 SILENCE_SECONDS = 2.0  # no answer to our pings for this long: the subscription is dead
 MAX_ENTRIES = 50_000
-STOP_SECONDS = 1.0
+STOP_SECONDS = 2.0  # the listener checks its stop flag every PING_SECONDS / 2
 
 
 def _snapshot(obj: object) -> dict[str, Any]:
@@ -76,6 +76,7 @@ class TokenCache:
         self._subscribed = False
         self._last_heard = 0.0
         self._last_invalidation = 0.0
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -144,9 +145,8 @@ class TokenCache:
 
     async def stop(self) -> None:
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
-            # Bounded: a cancel that lands while redis-py is connecting has been seen to
-            # take seconds to be delivered, and a stopping process must not wait on it.
             await asyncio.wait({self._task}, timeout=STOP_SECONDS)
             self._task = None
             self._subscribed = False
@@ -154,23 +154,26 @@ class TokenCache:
 
     async def _listen(self) -> None:
         assert self.redis is not None  # noqa: S101 - start() checks enabled
-        while True:
+        while not self._stopping:
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(CHANNEL)
                 await self._pump(pubsub)
             except (RedisError, OSError, TimeoutError) as exc:
+                # On Python 3.11 a cancel that meets redis-py's own read timeout can surface
+                # as TimeoutError: the stop flag, not the exception, says whether to go on.
                 log.info("token_cache_unsubscribed", error=repr(exc))
             finally:
                 self._subscribed = False
                 self._entries.clear()  # invalidations may have been missed meanwhile
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(PING_SECONDS)
+            if not self._stopping:
+                await asyncio.sleep(PING_SECONDS)
 
     async def _pump(self, pubsub: aioredis.client.PubSub) -> None:
         next_ping = 0.0
-        while True:
+        while not self._stopping:
             now = time.monotonic()
             if now >= next_ping:
                 await pubsub.ping()
