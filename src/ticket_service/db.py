@@ -106,7 +106,7 @@ AFTER_COMMIT = "after_commit"
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+def after_commit(session: AsyncSession | OrmSession, callback: AfterCommit) -> None:
     """Run `callback` once the request's transaction has committed (never if it rolls
     back): telling other processes about a change they must not see before it is true."""
     session.info.setdefault(AFTER_COMMIT, []).append(callback)

@@ -46,7 +46,8 @@ def on_team(database_url: str, discord_id: str, slug: str = "general") -> None:
     run_sql(
         database_url,
         "INSERT INTO service_agents (service_id, user_id)"
-        " SELECT s.id, u.id FROM services s, users u WHERE s.slug = %s AND u.discord_id = %s",
+        " SELECT s.id, u.id FROM services s, users u WHERE s.slug = %s AND u.discord_id = %s"
+        " ON CONFLICT DO NOTHING",  # `people` has put some on the team already
         slug,
         discord_id,
     )

@@ -260,6 +260,14 @@ async def test_an_employee_and_two_agents_work_a_ticket_end_to_end(world):
     await w.delivered()
     assert (w.heard.mail(), w.heard.dms(), w.heard.slack()) == ({}, {}, [])
     await w.quiet()
+    # He takes it into work: the author and the team's channels hear.
+    await changed(w.client, w.h["agent"], guid, "processing")
+    await w.delivered()
+    assert [subject for subject, _ in w.heard.mail()[AUTHOR]] == [
+        f"Заявка #{n}: Открыта → В работе"
+    ]
+    assert set(w.heard.mail()) == {AUTHOR, TEAM}
+    await w.quiet()
 
     # The question, and the ticket waits for its author.
     await commented(w.client, w.h["agent"], guid, "Какой VPN-клиент у вас стоит?")

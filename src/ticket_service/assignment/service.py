@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service import events
 from ticket_service.assignment import repository
+from ticket_service.auth.token_cache import note_auth_changed
 from ticket_service.catalog.models import AssignmentMode, Service
 from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ticket_service.tickets import access
@@ -265,4 +266,5 @@ async def set_availability(
                 details={"until": until.isoformat()},
             )
     await repository.set_availability(session, user, available, until)
+    note_auth_changed(session, user.id)  # an explicit UPDATE: no flush tells the cache
     return user

@@ -29,8 +29,9 @@ from typing import Any
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -191,7 +192,16 @@ class TokenCache:
                     self.forget(int(i) for i in json.loads(message["data"]))
 
 
-def note_auth_changed(session: AsyncSession, user_id: int) -> None:
+@event.listens_for(OrmSession, "after_flush")
+def _people_changed(session: OrmSession, flush_context: Any) -> None:
+    """Any change to a person's row (role, preferences, availability, name) makes what the
+    api processes cached of them stale: forget it once the transaction commits."""
+    for obj in session.dirty:
+        if isinstance(obj, User) and session.is_modified(obj, include_collections=False):
+            note_auth_changed(session, obj.id)
+
+
+def note_auth_changed(session: AsyncSession | OrmSession, user_id: int) -> None:
     """This transaction changes who `user_id` is to the token check (sessions, role): once
     it commits, the api processes forget what they cached of them."""
     cache: TokenCache | None = session.info.get(SESSION_KEY)
