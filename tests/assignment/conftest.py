@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from tests.factories import auth_headers
 from tests.notifications.conftest import build  # noqa: F401  (a fixture, for test_followers)
-from ticket_service import events
+from ticket_service.events.record import record_event
+from ticket_service.events.registry import Kind
 from ticket_service.tickets import repository
 from ticket_service.users.models import Role, User
 
@@ -73,14 +74,14 @@ async def crew(app: FastAPI, client: httpx.AsyncClient) -> Crew:
 
 async def insert_note(app: FastAPI, guid: str, actor_discord_id: str, body: str) -> None:
     """An internal note, recorded the way the conversation service records one (the comments
-    API is built elsewhere): a `noted` event through `events.record`."""
+    API is built elsewhere): a `noted` event through `record_event`."""
     async with app.state.sessionmaker() as session:
         actor = (
             await session.execute(select(User).where(User.discord_id == actor_discord_id))
         ).scalar_one()
         ticket = await repository.get_visible(session, actor, uuid.UUID(guid))
         assert ticket is not None
-        await events.record(session, ticket, events.Kind.noted, actor, data={"body": body})
+        await record_event(session, ticket, Kind.noted, actor, data={"body": body})
         await session.commit()
 
 

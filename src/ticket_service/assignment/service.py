@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ticket_service import events
 from ticket_service.assignment import repository
 from ticket_service.auth.token_cache import note_auth_changed
 from ticket_service.catalog.models import AssignmentMode, Service
 from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from ticket_service.events.record import record_event
+from ticket_service.events.registry import Kind
 from ticket_service.tickets import access
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.models import Ticket
@@ -75,10 +76,10 @@ async def assign(
     the rights; `actor` None is the service itself (automatic assignment)."""
     previous = ticket.assignee
     ticket.assignee = assignee
-    await events.record(
+    await record_event(
         session,
         ticket,
-        events.Kind.assigned,
+        Kind.assigned,
         actor,
         guid_action=guid_action,
         data={

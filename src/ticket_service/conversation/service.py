@@ -21,11 +21,12 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ticket_service import events
 from ticket_service.conversation import repository
 from ticket_service.conversation.models import Comment
 from ticket_service.conversation.schemas import CommentBody, CommentView, PersonRef
 from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from ticket_service.events.record import record_event
+from ticket_service.events.registry import Kind
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.access import staff_on
 from ticket_service.users.models import User, display_name
@@ -105,9 +106,7 @@ async def add_comment(
     set_committed_value(comment, "author", user)
     data = {"comment_id": comment.id}
     if internal:
-        await events.record(
-            session, ticket, events.Kind.noted, user, guid_action=guid_action, data=data
-        )
+        await record_event(session, ticket, Kind.noted, user, guid_action=guid_action, data=data)
         return comment_view(comment)
     # Written by the next flush: the status change's when there is one, else the event's.
     # A plain increment is safe: the row was read after it was locked.
@@ -116,9 +115,7 @@ async def add_comment(
         await tickets.move(
             session, ticket, Status.processing, user, guid_action, reason="author_replied"
         )
-    await events.record(
-        session, ticket, events.Kind.commented, user, guid_action=guid_action, data=data
-    )
+    await record_event(session, ticket, Kind.commented, user, guid_action=guid_action, data=data)
     return comment_view(comment)
 
 
@@ -166,10 +163,10 @@ async def edit_comment(
     previous = comment.body
     comment.body = body
     comment.edited_at = now
-    await events.record(
+    await record_event(
         session,
         ticket,
-        events.Kind.comment_edited,
+        Kind.comment_edited,
         user,
         guid_action=guid_action,
         data={"comment_id": comment.id, "previous": previous},

@@ -1,6 +1,6 @@
-"""Ticket events: the registry of kinds, and `record`, the one way a change is recorded."""
+"""Ticket events: `registry` (every kind: who may see it, who hears of it, what it is
+called) and `record.record_event`, the one way a change is recorded.
 
-from ticket_service.events.record import record
-from ticket_service.events.registry import Kind
-
-__all__ = ["Kind", "record"]
+Nothing is imported here: the registry is read from the lowest layers (notifications
+derive their recipients from it), and importing the recorder with it would loop back
+through notifications."""

@@ -1,4 +1,4 @@
-"""`record(...)`: every change of a ticket goes through here, inside the change's own
+"""`record_event(...)`: every change of a ticket goes through here, inside the change's own
 transaction, so its history row, its deliveries and their jobs commit or roll back with it."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
 
 
-async def record(
+async def record_event(
     session: AsyncSession,
     ticket: Ticket,
     kind: Kind,

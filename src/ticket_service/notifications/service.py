@@ -35,7 +35,7 @@ async def _defer(session: AsyncSession, delivery_ids: list[int]) -> None:
 
 async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) -> None:
     """Create the deliveries an event calls for, and their jobs, in the current transaction
-    (events.record calls this). `ticket` must be loaded with its author, assignee and
+    (events.record.record_event calls this). `ticket` must be loaded with its author, assignee and
     service."""
     spec = entry(event.kind)
     followers = (

@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from ticket_service import events
 from ticket_service.assignment import service as assignment
 from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
+from ticket_service.events.record import record_event
+from ticket_service.events.registry import Kind
 from ticket_service.tickets import repository
 from ticket_service.tickets.access import staff_on
 from ticket_service.tickets.models import Ticket, TicketEvent
@@ -79,10 +80,10 @@ async def open_ticket(
     if unassigned_reason:
         opened["unassigned_reason"] = unassigned_reason
     # One flush INSERTs the ticket and its event, RETURNING number and timestamps.
-    await events.record(
+    await record_event(
         session,
         ticket,
-        events.Kind.opened,
+        Kind.opened,
         author,
         guid_action=guid_action,
         to_status=Status.open.value,
@@ -164,10 +165,10 @@ async def move(
     try:
         if assignee is not None:
             await assignment.assign(session, ticket, assignee, actor, guid_action)
-        await events.record(
+        await record_event(
             session,
             ticket,
-            events.Kind.status_changed,
+            Kind.status_changed,
             actor,
             guid_action=guid_action,
             from_status=current,
