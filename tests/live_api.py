@@ -39,11 +39,11 @@ def api_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 @contextmanager
 def running_api(
-    env: dict[str, str], workdir: Path
+    env: dict[str, str], workdir: Path, port: int | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """Start the api on a free port, wait until /health/ready answers, kill it at the end.
-    `workdir` is its cwd (so no developer's .env is read) and holds api.log."""
-    port = free_port()
+    """Start the api on `port` (a free one if None), wait until /health/ready answers, kill
+    it at the end. `workdir` is its cwd (so no developer's .env is read) and holds api.log."""
+    port = port or free_port()
     log_path = workdir / "api.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

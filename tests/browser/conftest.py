@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from tests.auth.discord_stub import CLIENT_ID, CLIENT_SECRET, DiscordStub
-from tests.live_api import CLI, STARTUP_SECONDS, api_env, free_port, mint_token
+from tests.live_api import api_env, free_port, mint_token, running_api
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_ARGS = [
@@ -94,26 +92,8 @@ def site(
         "DISCORD_AUTHORIZE_URL": stub.authorize_url,
         "WEB_TIME_ZONE": "Europe/Moscow",
     }
-    log_path = tmp_path / "api.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [CLI, "api", "--port", str(port)], env=env, cwd=tmp_path, stdout=log, stderr=log
-        )
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while True:
-                assert proc.poll() is None, log_path.read_text()
-                try:
-                    if httpx.get(f"{base}/health/ready", timeout=1).is_success:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the api did not become ready"
-                time.sleep(0.2)
-            yield Site(base, stub, env, tmp_path)
-        finally:
-            proc.kill()
-            proc.wait()
+    with running_api(env, tmp_path, port):
+        yield Site(base, stub, env, tmp_path)
 
 
 @pytest.fixture
