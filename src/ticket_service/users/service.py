@@ -178,7 +178,6 @@ async def set_role(session: AsyncSession, discord_id: str, role: Role) -> User:
         raise NotFound("No user with this Discord id has signed in yet", code="user_not_found")
     user.role = role.value
     user.role_set_by_admin = True
-    note_auth_changed(session, user.id)  # the new role counts from their next request
     await session.flush()
     return user
 
