@@ -23,14 +23,12 @@ from ticket_service.errors import install_error_handlers
 from ticket_service.integrations.discord.router import router as discord_router
 from ticket_service.kit import crypto
 from ticket_service.notifications.router import router as notifications_router
-from ticket_service.ops.action_log import ActionLogMiddleware
-from ticket_service.ops.body_limit import BodyLimitMiddleware
+from ticket_service.ops.action_log import ActionLogWriter
 from ticket_service.ops.db_retry import DbRetryMiddleware
+from ticket_service.ops.edge import EdgeMiddleware
 from ticket_service.ops.health import router as health_router
 from ticket_service.ops.logging import LOGGING_FROM_ENV, configure_logging
 from ticket_service.ops.metrics import install_metrics
-from ticket_service.ops.rate_limit import RateLimitMiddleware
-from ticket_service.ops.security import SecurityHeadersMiddleware
 from ticket_service.ops.tracing import configure_tracing
 from ticket_service.redis import create_redis
 from ticket_service.tickets.compat import router as seed_router
@@ -73,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tracing.instrument_engine(engine)
         app.state.engine = engine
         app.state.redis = create_redis(settings)
+        app.state.action_log = ActionLogWriter(
+            app.state.redis, settings.action_log_ttl_days * 86400
+        )
         app.state.token_cache = TokenCache(settings.auth_cache_seconds, app.state.redis)
         app.state.sessionmaker = create_sessionmaker(
             engine, settings, **{TOKEN_CACHE: app.state.token_cache}
@@ -101,11 +102,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     tracing.instrument_app(app)
     install_error_handlers(app)
+    # Two layers: the edge (ids, security headers, rate limit, body limit, metrics, logs;
+    # ops/edge.py) and, inside it, the replay of a transaction that failed transiently.
     app.add_middleware(DbRetryMiddleware, attempts=settings.db_retry_attempts)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RateLimitMiddleware, settings=settings)
-    app.add_middleware(ActionLogMiddleware, ttl_seconds=settings.action_log_ttl_days * 86400)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
+    app.add_middleware(EdgeMiddleware, settings=settings)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

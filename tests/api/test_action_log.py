@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime
@@ -286,3 +287,19 @@ async def test_refused_requests_are_logged_too(app, client, redis_client):
         "1001",
         "admins_only",
     )
+
+
+async def test_records_of_concurrent_requests_all_arrive(client, employee, redis_client):
+    # Records of requests that finish together share a Redis pipeline; none may be lost
+    # or mixed up with another request's.
+    responses = await asyncio.gather(
+        *(
+            client.get("/api/v1/tickets", params={"priority": "urgent"}, headers=employee)
+            for _ in range(24)
+        )
+    )
+    assert {r.status_code for r in responses} == {200}
+    records = [record_of(redis_client, r) for r in responses]
+    assert {r["type"] for r in records} == {"get_tickets"}
+    assert len({r["guid_action"] for r in records}) == 24
+    assert all(r["params"] == {"priority": "urgent", "limit": 50} for r in records)

@@ -21,7 +21,8 @@ from tests.async_mode.conftest import (
 )
 from tests.conftest import make_settings
 from tests.factories import open_ticket
-from ticket_service.ops.action_log import ActionLogMiddleware, action_key, current_action
+from ticket_service.ops.action_log import ActionLogWriter, action_key, current_action
+from ticket_service.ops.edge import EdgeMiddleware
 
 
 async def test_the_record_ends_with_the_outcome(client, people, settings, redis_client):
@@ -115,7 +116,9 @@ async def test_redis_down_in_the_worker_costs_only_the_record(
     assert record["status_code"] == 202  # the acceptance record, never updated
 
 
-async def test_a_late_acceptance_record_never_hides_the_outcome(redis_url, redis_client):
+async def test_a_late_acceptance_record_never_hides_the_outcome(
+    settings, redis_url, redis_client
+):
     # The worker may finish before the API has written its 202 record (the job commits
     # with the request, the record is written after the response): the outcome must stay.
     app = FastAPI()
@@ -127,8 +130,9 @@ async def test_a_late_acceptance_record_never_hides_the_outcome(redis_url, redis
         redis_client.set(action_key(record.guid_action), json.dumps({"status_code": 201}))
         return Response(status_code=202)
 
-    app.add_middleware(ActionLogMiddleware, ttl_seconds=60)
+    app.add_middleware(EdgeMiddleware, settings=settings)
     app.state.redis = aioredis.Redis.from_url(redis_url)
+    app.state.action_log = ActionLogWriter(app.state.redis, ttl_seconds=60)
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://t") as client:
             response = await client.post("/queued")

@@ -1,14 +1,16 @@
 """`logs:actions:<guid_action>` records, written after the response has been sent.
 
-The middleware opens an ActionRecord for every request and echoes its id as
+The edge layer (ops/edge.py) opens an ActionRecord for every request and echoes its id as
 `X-Action-Id`; endpoints name the action (`Action("open_ticket")`) and fill in the
 actor, ticket and params. When the response is done the record goes to Redis with a
-TTL. Redis being down costs the record, never the request. A request queued with
-`Prefer: respond-async` gets its final record from the worker (actions/tasks.py).
+TTL, batched with other requests' records (ActionLogWriter). Redis being down costs the
+record, never the request. A request queued with `Prefer: respond-async` gets its final
+record from the worker (actions/tasks.py, `write_record`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -20,7 +22,6 @@ import redis.asyncio as aioredis
 import structlog
 from fastapi import Request
 from redis.exceptions import RedisError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticket_service.ops.metrics import REDIS_ERRORS
 
@@ -93,81 +94,56 @@ class Action:
         return record
 
 
-class ActionLogMiddleware:
-    """Pure ASGI middleware: opens the record, adds `X-Action-Id`, writes the record last."""
+class ActionLogWriter:
+    """Writes the records of finished requests to Redis in batches (group commit): the
+    first record starts a pipeline; records that finish while it is in flight wait and go
+    together in the next one. Idle, a record goes at once; under load one round trip
+    carries many. A request's task awaits its own record (after its response has gone
+    out), so a record is in Redis by the time the request's handling ends and none is
+    left behind in memory when the process stops."""
 
-    def __init__(self, app: ASGIApp, ttl_seconds: int) -> None:
-        self.app = app
+    def __init__(self, redis: aioredis.Redis, ttl_seconds: int) -> None:
+        self.redis = redis
         self.ttl_seconds = ttl_seconds
+        self._pending: list[tuple[str, str, bool, asyncio.Future[None]]] = []
+        self._draining: asyncio.Task[None] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope["headers"])
-        request_id = _clean_request_id(headers.get(b"x-request-id", b"")) or uuid.uuid4().hex
-        record = ActionRecord(
-            guid_action=uuid.uuid4(),
-            request_id=request_id,
-            started_at=datetime.now(UTC),
-            started=time.perf_counter(),
-        )
-        scope.setdefault("state", {})["action"] = record
-        status_code = 500
-        error_body = bytearray()
+    async def write(self, record: ActionRecord, status_code: int, error: str | None) -> None:
+        document = json.dumps(record.document(status_code, error), default=str)
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((action_key(record.guid_action), document, record.queued, done))
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+        await asyncio.shield(done)
 
-        async def send_with_ids(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-action-id", str(record.guid_action).encode()),
-                    (b"x-request-id", request_id.encode("latin-1")),
-                ]
-            elif message["type"] == "http.response.body" and status_code >= 400:
-                error_body.extend(message.get("body", b"")[:4096])
-            await send(message)
-
-        structlog.contextvars.bind_contextvars(
-            request_id=request_id, guid_action=str(record.guid_action)
-        )
+    async def _drain(self) -> None:
         try:
-            await self.app(scope, receive, send_with_ids)
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for key, document, only_if_absent, _ in batch:
+                            # A record accepted for the worker must not overwrite its outcome.
+                            pipe.set(key, document, ex=self.ttl_seconds, nx=only_if_absent)
+                        await pipe.execute()
+                except (RedisError, OSError) as exc:
+                    REDIS_ERRORS.labels("action_log_write").inc(len(batch))
+                    log.warning("action_log_skipped", records=len(batch), error=repr(exc))
+                finally:
+                    for *_, done in batch:
+                        if not done.done():
+                            done.set_result(None)
         finally:
-            route = scope.get("route")
-            error = _error_code(error_body)
-            log.info(
-                "request",
-                method=scope["method"],
-                route=getattr(route, "path", None),
-                status=status_code,
-                error=error,
-                action=record.type,
-                actor=record.actor,
-                duration_ms=round((time.perf_counter() - record.started) * 1000, 2),
-            )
-            structlog.contextvars.unbind_contextvars("request_id", "guid_action")
-            if record.type is not None:
-                redis: aioredis.Redis = scope["app"].state.redis
-                await write_record(
-                    redis,
-                    record,
-                    status_code,
-                    error,
-                    self.ttl_seconds,
-                    only_if_absent=record.queued,
-                )
+            self._draining = None
 
 
-def _clean_request_id(raw: bytes) -> str:
+def request_id_from(raw: bytes) -> str:
     """A caller's X-Request-ID, if it is a plain token: it is echoed in a header and logged."""
     value = raw.decode("latin-1")[:128]
     return value if value and all(c.isalnum() or c in "-_.:" for c in value) else ""
 
 
-def _error_code(body: bytes | bytearray) -> str | None:
+def error_code(body: bytes | bytearray) -> str | None:
     if not body:
         return None
     try:

@@ -1,9 +1,11 @@
-"""Refuse request bodies over the limit with 413 before the app reads them."""
+"""Refuse request bodies over MAX_BODY_BYTES with 413 before the app reads them (run by the
+edge layer, ops/edge.py): by Content-Length up front, or, for a chunked body, by counting
+what arrives."""
 
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive
 
 from ticket_service.errors import error_response
 
@@ -17,50 +19,32 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"Request body is over {max_bytes} bytes")
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+def declared_too_large(content_length: bytes | None, max_bytes: int) -> bool:
+    return (
+        content_length is not None and content_length.isdigit() and int(content_length) > max_bytes
+    )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
-            return
 
-        received = 0
-        response_started = False
+def limited(receive: Receive, max_bytes: int) -> Receive:
+    """`receive` that raises BodyTooLarge once more than `max_bytes` have arrived."""
+    received = 0
 
-        async def limited_receive() -> Message:
-            # A chunked body has no Content-Length: count what actually arrives.
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
-            return message
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise BodyTooLarge(max_bytes)
+        return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
+    return limited_receive
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not response_started:
-                await self._refuse(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(
-            413,
-            "payload_too_large",
-            f"Request body is over {self.max_bytes} bytes",
-            {"max_bytes": self.max_bytes},
-        )
-        await response(scope, receive, send)
+def refusal(max_bytes: int) -> ASGIApp:
+    return error_response(
+        413,
+        "payload_too_large",
+        f"Request body is over {max_bytes} bytes",
+        {"max_bytes": max_bytes},
+    )

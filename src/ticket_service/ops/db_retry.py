@@ -48,7 +48,7 @@ def backoff_seconds(failed_attempts: int) -> float:
 
 class _RecordedBody:
     """The request body as the app reads it, kept to be read again by a replay. Inside
-    BodyLimitMiddleware, so at most MAX_BODY_BYTES are kept."""
+    the edge's body limit (ops/edge.py), so at most MAX_BODY_BYTES are kept."""
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive

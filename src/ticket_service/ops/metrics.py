@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from ticket_service.config import Settings
 from ticket_service.errors import error_response
@@ -76,33 +76,13 @@ def _route_label(scope: Scope) -> str:
     return path if isinstance(path, str) and path else UNMATCHED
 
 
-class MetricsMiddleware:
-    """Pure ASGI middleware: counts and times every HTTP request by its route template."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        # An exception before the response started becomes a 500 further out.
-        status_code = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            route = _route_label(scope)
-            HTTP_REQUESTS.labels(method, route, str(status_code)).inc()
-            HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
+def observe_request(scope: Scope, status_code: int, seconds: float) -> None:
+    """Count and time one HTTP request by its route template (called by ops/edge.py for
+    every request, the refused ones too)."""
+    method = scope["method"] if scope["method"] in METHODS else "OTHER"
+    route = _route_label(scope)
+    HTTP_REQUESTS.labels(method, route, str(status_code)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)
 
 
 # --- scrape-time gauges ------------------------------------------------------------------
@@ -275,9 +255,9 @@ def metrics_token_error(settings: Settings, authorization: str | None) -> str | 
 def install_metrics(
     app: FastAPI, settings: Settings, *, cache_seconds: float = DEFAULT_CACHE_SECONDS
 ) -> None:
-    """`GET /metrics` (token-protected when METRICS_TOKEN is set) and the request metrics.
+    """`GET /metrics` (token-protected when METRICS_TOKEN is set). The request metrics are
+    counted by the edge layer (ops/edge.py, `observe_request`), which sees every answer.
 
-    The middleware is added outermost at this point, so it sees every answer, 413s too.
     `app.state.metrics.cache_seconds` may be changed later (tests set it to 0)."""
     collector = DatabaseMetrics(cache_seconds)
     app.state.metrics = collector
@@ -295,5 +275,4 @@ def install_metrics(
         body = generate_latest(REGISTRY) + generate_latest(collector.registry)
         return Response(body, media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
-    app.add_middleware(MetricsMiddleware)
     app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)

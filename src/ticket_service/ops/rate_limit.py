@@ -42,7 +42,7 @@ from prometheus_client import Counter
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from ticket_service.config import Settings
 from ticket_service.errors import error_response
@@ -136,11 +136,11 @@ def _client_ip(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-class RateLimitMiddleware:
-    """Pure ASGI middleware; sits inside ActionLogMiddleware so a 429 has its X-Action-Id."""
+class RateLimiter:
+    """The request's budget check, run by the edge layer (ops/edge.py) inside the action
+    log, so a 429 has its X-Action-Id."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+    def __init__(self, settings: Settings) -> None:
         self.api_limit = settings.rate_limit_per_minute
         self.auth_limit = settings.auth_rate_limit_per_minute
         self.timeout = settings.redis_timeout_seconds
@@ -148,33 +148,17 @@ class RateLimitMiddleware:
         self._script: AsyncScript | None = None
         self._cooldown_until = 0.0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, scope: Scope) -> tuple[Rule | None, Verdict | None]:
+        """Count the request. The rule it was counted under (None: nothing limits it) and
+        the verdict (None: not checked, Redis did not answer in time)."""
         rule = self._rule(scope)
         if rule is None:
-            await self.app(scope, receive, send)
-            return
-        verdict = await self._check(scope, rule)
-        if verdict is not None and not verdict.allowed:
-            await self._refuse(verdict)(scope, receive, send)
-            return
-        extra: list[tuple[bytes, bytes]] = []
-        if verdict is not None and verdict.limit:  # counted against a budget: say which
-            extra = [(k.lower().encode(), v.encode()) for k, v in verdict.headers().items()]
-        status = 0
+            return None, None
+        return rule, await self._check(scope, rule)
 
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-        if status == 401 and rule.failures_key is not None:
-            # The client has its answer already: this costs the 401s, not the caller.
+    async def after(self, scope: Scope, rule: Rule | None, status: int) -> None:
+        """After the response has gone out: a 401 to a token counts against its client IP."""
+        if status == 401 and rule is not None and rule.failures_key is not None:
             await self._count_failure(scope, rule.failures_key)
 
     def _rule(self, scope: Scope) -> Rule | None:
@@ -249,7 +233,7 @@ class RateLimitMiddleware:
         return self._script
 
     @staticmethod
-    def _refuse(verdict: Verdict) -> ASGIApp:
+    def refusal(verdict: Verdict) -> ASGIApp:
         retry_after = str(max(1, verdict.reset_seconds))
         reason = (
             "Too many failed authentications from this address"
