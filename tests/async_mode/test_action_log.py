@@ -116,9 +116,7 @@ async def test_redis_down_in_the_worker_costs_only_the_record(
     assert record["status_code"] == 202  # the acceptance record, never updated
 
 
-async def test_a_late_acceptance_record_never_hides_the_outcome(
-    settings, redis_url, redis_client
-):
+async def test_a_late_acceptance_record_never_hides_the_outcome(settings, redis_url, redis_client):
     # The worker may finish before the API has written its 202 record (the job commits
     # with the request, the record is written after the response): the outcome must stay.
     app = FastAPI()

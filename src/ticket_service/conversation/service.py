@@ -28,7 +28,6 @@ from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
 from ticket_service.tickets import service as tickets
-from ticket_service.tickets.access import staff_on
 from ticket_service.users.models import User, display_name
 from ticket_service.vocabulary import Status
 
@@ -94,8 +93,7 @@ async def add_comment(
     body = _clean_body(body)
     if not internal:
         await repository.lock_ticket(session, guid_ticket)
-    ticket = await tickets.get_ticket(session, user, guid_ticket)
-    staff = await staff_on(session, user, ticket)
+    ticket, staff = await tickets.get_ticket_as(session, user, guid_ticket)
     is_author = ticket.author_id == user.id
     # Who may see a ticket is its author or its staff (tickets.repository.visible_to), so
     # whoever got this far may reply; a note needs staff.
@@ -130,8 +128,7 @@ async def list_comments(
     item is the last id when there is a next page (pass it as `after_id`)."""
     if not 1 <= limit <= PAGE_MAX:
         raise Unprocessable(f"limit must be 1..{PAGE_MAX}", details={"limit": limit})
-    ticket = await tickets.get_ticket(session, user, guid_ticket)
-    staff = await staff_on(session, user, ticket)
+    ticket, staff = await tickets.get_ticket_as(session, user, guid_ticket)
     comments, more = await repository.page(session, ticket.id, staff, limit, after_id)
     views = [comment_view(c) for c in comments]
     return views, (views[-1].id if more and views else None)
@@ -148,8 +145,7 @@ async def edit_comment(
     """Its author changes a comment within EDIT_WINDOW; the previous text stays in the
     history (`comment_edited`, staff only)."""
     body = _clean_body(body)
-    ticket = await tickets.get_ticket(session, user, guid_ticket)
-    staff = await staff_on(session, user, ticket)
+    ticket, staff = await tickets.get_ticket_as(session, user, guid_ticket)
     found = await repository.locked_for_edit(session, ticket.id, comment_id, EDIT_WINDOW)
     if found is None or (found[0].internal and not staff):
         raise CommentNotFound()

@@ -84,6 +84,12 @@ def personal_targets(settings: Settings, person: User) -> list[Target]:
     return targets
 
 
+def reaches_people(settings: Settings) -> bool:
+    """Whether any personal channel is configured: without one, who the people concerned
+    are (the followers, say) changes nothing, and need not be read."""
+    return bool(settings.smtp_host or settings.discord_bot_token)
+
+
 def _people(spec: EventKind, who: Concerned) -> Iterable[User]:
     if Audience.author in spec.audience:
         yield who.author

@@ -11,7 +11,7 @@ from ticket_service.errors import Conflict, NotFound
 from ticket_service.events.registry import Audience, entry
 from ticket_service.notifications import repository
 from ticket_service.notifications.models import Delivery, DeliveryStatus
-from ticket_service.notifications.recipients import Concerned, fan_out
+from ticket_service.notifications.recipients import Concerned, fan_out, reaches_people
 from ticket_service.notifications.tasks import deliver
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.worker.registry import jobs
@@ -38,13 +38,14 @@ async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) ->
     (events.record.record_event calls this). `ticket` must be loaded with its author, assignee and
     service."""
     spec = entry(event.kind)
+    settings = settings_of(session)
     followers = (
         await repository.followers_of(session, ticket.id)
-        if Audience.followers in spec.audience
+        if Audience.followers in spec.audience and reaches_people(settings)
         else []
     )
     concerned = Concerned(ticket.service, ticket.author, ticket.assignee, followers, event.actor_id)
-    targets = fan_out(settings_of(session), spec, concerned)
+    targets = fan_out(settings, spec, concerned)
     ids = await repository.insert_deliveries(session, event.id, targets)
     await _defer(session, ids)
     await _defer_card(session, ticket)

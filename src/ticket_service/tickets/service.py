@@ -15,7 +15,6 @@ from ticket_service.errors import BadRequest, Conflict, NotFound
 from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
 from ticket_service.tickets import repository
-from ticket_service.tickets.access import staff_on
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.tickets.repository import TicketFilters
 from ticket_service.tickets.schemas import TicketCreate, TicketOut, ticket_rows_out
@@ -101,6 +100,15 @@ async def get_ticket(session: AsyncSession, user: User, guid: uuid.UUID) -> Tick
     return ticket
 
 
+async def get_ticket_as(session: AsyncSession, user: User, guid: uuid.UUID) -> tuple[Ticket, bool]:
+    """The visible ticket and whether `user` is its staff (`tickets.access.staff_on`),
+    read in one statement."""
+    found = await repository.get_visible_as(session, user, guid)
+    if found is None:
+        raise TicketNotFound()
+    return found
+
+
 async def view_ticket(session: AsyncSession, user: User, guid: uuid.UUID) -> TicketOut:
     """A ticket to show, read as one row: cheaper than loading the entity and its people."""
     row = await repository.view_visible(session, user, guid)
@@ -122,7 +130,7 @@ async def change_status(
     """The one way a status changes: workflow + rights, ticket, history row, one transaction.
     `reason`: why, in the person's words (kept in the event, e.g. a close without success)."""
     new = parse_status(new_status)
-    ticket = await get_ticket(session, actor, guid)
+    ticket, staff = await get_ticket_as(session, actor, guid)
     if expected_version is not None and expected_version != ticket.version:
         raise Conflict(
             "The ticket changed since you read it; reload and try again",
@@ -130,7 +138,6 @@ async def change_status(
             details={"current_version": ticket.version},
         )
     current = Status(ticket.status)
-    staff = await staff_on(session, actor, ticket)
     check_transition(current, new, staff, is_author=ticket.author_id == actor.id)
     # Taking a ticket into work makes you its assignee.
     takes_it = new is Status.processing and ticket.assignee_id is None and staff
@@ -186,8 +193,7 @@ async def history(
 ) -> list[tuple[TicketEvent, str | None]]:
     """The ticket's events (with the actor's Discord id), oldest first; the staff-only ones
     (internal notes, edits) only for the ticket's staff."""
-    ticket = await get_ticket(session, user, guid)
-    staff = await staff_on(session, user, ticket)
+    ticket, staff = await get_ticket_as(session, user, guid)
     return await repository.events_of(session, ticket.id, with_staff_only=staff)
 
 

@@ -19,7 +19,6 @@ from ticket_service.integrations.discord.interactions import (
 )
 from ticket_service.integrations.discord.texts import say
 from ticket_service.tickets import service as tickets
-from ticket_service.tickets.access import staff_on
 from ticket_service.tickets.workflow import check_transition
 from ticket_service.vocabulary import Status
 
@@ -57,8 +56,7 @@ async def close_fail(ctx: Context, guid_text: str) -> dict[str, Any]:
     """Ask why, after checking the person may close it (no modal only to be refused)."""
     guid = parse_guid(ctx, guid_text)
     user = ctx.acting()
-    ticket = await tickets.get_ticket(ctx.session, user, guid)
-    staff = await staff_on(ctx.session, user, ticket)
+    ticket, staff = await tickets.get_ticket_as(ctx.session, user, guid)
     check_transition(
         Status(ticket.status), Status.closed_fail, staff, is_author=ticket.author_id == user.id
     )
