@@ -12,11 +12,11 @@ from ticket_service.assignment import repository
 from ticket_service.auth.token_cache import note_auth_changed
 from ticket_service.catalog.models import AssignmentMode, Service
 from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
-from ticket_service.events.record import record_event
+from ticket_service.events.record import publish, stage_event
 from ticket_service.events.registry import Kind
 from ticket_service.tickets import access
 from ticket_service.tickets import service as tickets
-from ticket_service.tickets.models import Ticket
+from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import Role, User
 from ticket_service.vocabulary import Status
 
@@ -65,18 +65,19 @@ class TicketClosed(Conflict):
 # --- recording ---------------------------------------------------------------------------
 
 
-async def assign(
+def hand_over(
     session: AsyncSession,
     ticket: Ticket,
     assignee: User | None,
     actor: User | None,
     guid_action: uuid.UUID | None = None,
-) -> None:
-    """Give the ticket to `assignee` (None: to nobody) and record it. The caller has checked
-    the rights; `actor` None is the service itself (automatic assignment)."""
+) -> TicketEvent:
+    """Give the ticket to `assignee` (None: to nobody) and stage its `assigned` event, for
+    the caller to publish with its own (events.record.publish). The caller has checked the
+    rights; `actor` None is the service itself (automatic assignment)."""
     previous = ticket.assignee
     ticket.assignee = assignee
-    await record_event(
+    return stage_event(
         session,
         ticket,
         Kind.assigned,
@@ -87,6 +88,17 @@ async def assign(
             "previous": previous.discord_id if previous else None,
         },
     )
+
+
+async def assign(
+    session: AsyncSession,
+    ticket: Ticket,
+    assignee: User | None,
+    actor: User | None,
+    guid_action: uuid.UUID | None = None,
+) -> None:
+    """Give the ticket to `assignee` and record it (`hand_over`, published at once)."""
+    await publish(session, ticket, [hand_over(session, ticket, assignee, actor, guid_action)])
 
 
 # --- teams -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ transaction, so its history row, its deliveries and their jobs commit or roll ba
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +13,42 @@ from ticket_service.events.registry import Kind
 from ticket_service.notifications.service import on_event
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
+
+
+def stage_event(
+    session: AsyncSession,
+    ticket: Ticket,
+    kind: Kind,
+    actor: User | None,
+    *,
+    guid_action: uuid.UUID | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Add the event row to the session, unwritten: a change that records several events
+    (taking a ticket: assigned, then status_changed) writes them all in one flush with
+    `publish`. `actor` None is the service itself (an automatic assignment, a scanner)."""
+    event = TicketEvent(
+        ticket=ticket,
+        kind=kind.value,
+        actor_id=actor.id if actor else None,
+        from_status=from_status,
+        to_status=to_status,
+        guid_action=guid_action,
+        data=data or {},
+    )
+    session.add(event)
+    return event
+
+
+async def publish(session: AsyncSession, ticket: Ticket, events: Sequence[TicketEvent]) -> None:
+    """Write the staged events (with any pending change of the ticket, in one flush) and
+    the notifications they call for. `ticket` must be loaded with its author, assignee and
+    service."""
+    await session.flush()
+    for event in events:
+        await on_event(session, event, ticket)
 
 
 async def record_event(
@@ -25,19 +62,16 @@ async def record_event(
     to_status: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> TicketEvent:
-    """Write the event row (with any pending change of the ticket, in one flush) and the
-    notifications it calls for. `ticket` must be loaded with its author, assignee and
-    service; `actor` None is the service itself (an automatic assignment, a scanner)."""
-    event = TicketEvent(
-        ticket=ticket,
-        kind=kind.value,
-        actor_id=actor.id if actor else None,
+    """Stage one event and publish it: the common case."""
+    event = stage_event(
+        session,
+        ticket,
+        kind,
+        actor,
+        guid_action=guid_action,
         from_status=from_status,
         to_status=to_status,
-        guid_action=guid_action,
-        data=data or {},
+        data=data,
     )
-    session.add(event)
-    await session.flush()
-    await on_event(session, event, ticket)
+    await publish(session, ticket, [event])
     return event

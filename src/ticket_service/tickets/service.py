@@ -12,7 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ticket_service.assignment import service as assignment
 from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
-from ticket_service.events.record import record_event
+from ticket_service.events.record import publish, record_event, stage_event
 from ticket_service.events.registry import Kind
 from ticket_service.tickets import repository
 from ticket_service.tickets.models import Ticket, TicketEvent
@@ -170,18 +170,25 @@ async def move(
     ticket.status = new.value
     ticket.closed_at = datetime.now(UTC) if new.is_closed else None
     try:
-        if assignee is not None:
-            await assignment.assign(session, ticket, assignee, actor, guid_action)
-        await record_event(
-            session,
-            ticket,
-            Kind.status_changed,
-            actor,
-            guid_action=guid_action,
-            from_status=current,
-            to_status=new.value,
-            data={"reason": reason} if reason else None,
+        # Taking it and moving it: both events in one flush with the ticket's UPDATE.
+        staged = (
+            [assignment.hand_over(session, ticket, assignee, actor, guid_action)]
+            if assignee
+            else []
         )
+        staged.append(
+            stage_event(
+                session,
+                ticket,
+                Kind.status_changed,
+                actor,
+                guid_action=guid_action,
+                from_status=current,
+                to_status=new.value,
+                data={"reason": reason} if reason else None,
+            )
+        )
+        await publish(session, ticket, staged)
     except StaleDataError as exc:  # somebody else changed it between our read and write
         raise Conflict(
             "The ticket was changed concurrently; reload and try again", code="version_conflict"
