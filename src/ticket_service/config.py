@@ -96,6 +96,14 @@ class Settings(BaseSettings):
         description="Tries of an API request whose transaction failed transiently; 1 = no replay",
     )
     redis_timeout_seconds: float = Field(default=0.5, gt=0)
+    catalog_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long an api process keeps what it read of a service to open tickets "
+        "with; a change shows at once in the process that made it, in the others within this "
+        "time; 0 = off",
+    )
     auth_cache_seconds: float = Field(
         default=2.0,
         ge=0,

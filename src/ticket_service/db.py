@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, func
+from sqlalchemy import DateTime, MetaData, event, func, inspect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, make_transient_to_detached, mapped_column
 from sqlalchemy.orm import Session as OrmSession
 
 from ticket_service.config import Settings
@@ -110,6 +110,19 @@ def after_commit(session: AsyncSession | OrmSession, callback: AfterCommit) -> N
     """Run `callback` once the request's transaction has committed (never if it rolls
     back): telling other processes about a change they must not see before it is true."""
     session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+def snapshot(obj: object) -> dict[str, Any]:
+    """A mapped object's column values, to keep beyond its session (an in-process cache)."""
+    return {attr.key: getattr(obj, attr.key) for attr in inspect(obj).mapper.column_attrs}
+
+
+def revive(model: type[Any], values: dict[str, Any]) -> Any:
+    """A persistent-looking copy of a `snapshot`, detached: adding it to a session costs
+    no SELECT, and changes to it are flushed as usual."""
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    return obj
 
 
 def settings_of(session: AsyncSession) -> Settings:

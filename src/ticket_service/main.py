@@ -15,6 +15,8 @@ from ticket_service.auth.discord import DiscordClient
 from ticket_service.auth.router import router as auth_router
 from ticket_service.auth.token_cache import SESSION_KEY as TOKEN_CACHE
 from ticket_service.auth.token_cache import TokenCache
+from ticket_service.catalog.cache import SESSION_KEY as CATALOG_CACHE
+from ticket_service.catalog.cache import ServiceCache
 from ticket_service.catalog.router import router as catalog_router
 from ticket_service.config import Settings, get_settings
 from ticket_service.conversation.router import router as conversation_router
@@ -75,11 +77,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.redis, settings.action_log_ttl_days * 86400
         )
         app.state.token_cache = TokenCache(settings.auth_cache_seconds, app.state.redis)
-        app.state.sessionmaker = create_sessionmaker(
-            engine, settings, **{TOKEN_CACHE: app.state.token_cache}
-        )
+        caches = {
+            TOKEN_CACHE: app.state.token_cache,
+            CATALOG_CACHE: ServiceCache(settings.catalog_cache_seconds),
+        }
+        app.state.sessionmaker = create_sessionmaker(engine, settings, **caches)
         app.state.read_sessionmaker = create_sessionmaker(
-            engine, settings, read_only=True, **{TOKEN_CACHE: app.state.token_cache}
+            engine, settings, read_only=True, **caches
         )
         app.state.token_cache.start()
         app.state.discord = DiscordClient(settings)

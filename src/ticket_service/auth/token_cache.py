@@ -29,14 +29,13 @@ from typing import Any
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
-from sqlalchemy import event, inspect
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ticket_service.auth.models import AuthSession
-from ticket_service.db import after_commit
+from ticket_service.db import after_commit, revive, snapshot
 from ticket_service.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -47,17 +46,6 @@ PING_SECONDS = 1.0
 SILENCE_SECONDS = 2.0  # no answer to our pings for this long: the subscription is dead
 MAX_ENTRIES = 50_000
 STOP_SECONDS = 2.0  # the listener checks its stop flag every PING_SECONDS / 2
-
-
-def _snapshot(obj: object) -> dict[str, Any]:
-    return {attr.key: getattr(obj, attr.key) for attr in inspect(obj).mapper.column_attrs}
-
-
-def _revive(model: type[Any], values: dict[str, Any]) -> Any:
-    """A persistent-looking copy, detached: adding it to a session costs no SELECT."""
-    obj = model(**values)
-    make_transient_to_detached(obj)
-    return obj
 
 
 @dataclass(frozen=True)
@@ -102,8 +90,8 @@ class TokenCache:
         if time.monotonic() - entry.cached_at >= self.ttl or entry.expires_at <= datetime.now(UTC):
             self._entries.pop(key, None)
             return None
-        user: User = _revive(User, entry.user)
-        auth: AuthSession = _revive(AuthSession, entry.auth)
+        user: User = revive(User, entry.user)
+        auth: AuthSession = revive(AuthSession, entry.auth)
         set_committed_value(auth, "user", user)
         session.add(auth)  # and the user with it: changes to either are flushed as usual
         return user, auth
@@ -116,7 +104,7 @@ class TokenCache:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()  # crude, and rare: a flood of distinct tokens
         self._entries[key] = _Entry(
-            _snapshot(auth.user), _snapshot(auth), auth.user_id, auth.access_expires_at, read_at
+            snapshot(auth.user), snapshot(auth), auth.user_id, auth.access_expires_at, read_at
         )
 
     def forget(self, user_ids: Iterable[int]) -> None:

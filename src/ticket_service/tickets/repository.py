@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
 from ticket_service.assignment.models import TeamMember
+from ticket_service.catalog.cache import cache_of
 from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
 from ticket_service.tickets.access import following, staff_clause
@@ -184,5 +185,13 @@ async def events_of(
 
 
 async def active_service(session: AsyncSession, slug: str) -> Service | None:
+    """The active service by slug: from this process's catalog cache when it has it."""
+    cache = cache_of(session)
+    if cache is not None and (service := cache.lookup(session, slug)) is not None:
+        return service
+    read_at = cache.clock() if cache is not None else 0.0
     stmt = select(Service).where(Service.slug == slug, Service.is_active.is_(True))
-    return (await session.execute(stmt)).scalar_one_or_none()
+    service = (await session.execute(stmt)).scalar_one_or_none()
+    if cache is not None and service is not None:
+        cache.remember(service, read_at)
+    return service
