@@ -36,7 +36,8 @@ async def test_another_process_change_is_seen_once_the_entry_expires(app, databa
     async with app.state.sessionmaker(info={"catalog_cache": cache}) as session:
         clock.now += 4.9  # still trusted: another process's change is not seen yet
         cached = await active_service(session, "general")
-        assert cached is not None and cached.id == first.id
+        assert cached is not None
+        assert cached.id == first.id
         assert cached in session  # attached to this session like a loaded row
     async with app.state.sessionmaker(info={"catalog_cache": cache}) as session:
         clock.now += 0.1
