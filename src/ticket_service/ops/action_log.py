@@ -121,11 +121,7 @@ class ActionLogWriter:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    async with self.redis.pipeline(transaction=False) as pipe:
-                        for key, document, only_if_absent, _ in batch:
-                            # A record accepted for the worker must not overwrite its outcome.
-                            pipe.set(key, document, ex=self.ttl_seconds, nx=only_if_absent)
-                        await pipe.execute()
+                    await self._send(batch)
                 except (RedisError, OSError) as exc:
                     REDIS_ERRORS.labels("action_log_write").inc(len(batch))
                     log.warning("action_log_skipped", records=len(batch), error=repr(exc))
@@ -135,6 +131,17 @@ class ActionLogWriter:
                             done.set_result(None)
         finally:
             self._draining = None
+
+    async def _send(self, batch: list[tuple[str, str, bool, asyncio.Future[None]]]) -> None:
+        # A record accepted for the worker (only_if_absent) must not overwrite its outcome.
+        if len(batch) == 1:  # idle: a pipeline would only add its own bookkeeping
+            key, document, only_if_absent, _ = batch[0]
+            await self.redis.set(key, document, ex=self.ttl_seconds, nx=only_if_absent)
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, document, only_if_absent, _ in batch:
+                pipe.set(key, document, ex=self.ttl_seconds, nx=only_if_absent)
+            await pipe.execute()
 
 
 def request_id_from(raw: bytes) -> str:

@@ -8,31 +8,33 @@ same rule plus their own tickets (`tickets.repository.visible_to`).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Exists, exists, false, or_, select, true
+from sqlalchemy import BindParameter, ColumnElement, Exists, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.assignment.models import Follower, TeamMember
 from ticket_service.tickets.models import Ticket
 from ticket_service.users.models import Role, User
 
-
-def _on_team(user: User) -> Exists:
-    return exists().where(TeamMember.service_id == Ticket.service_id, TeamMember.user_id == user.id)
-
-
-def following(user: User) -> Exists:
-    return exists().where(Follower.ticket_id == Ticket.id, Follower.user_id == user.id)
+# Who is looking, in a statement: a user id, or a bind parameter of a statement built once.
+Viewer = int | BindParameter[int]
 
 
-def staff_clause(user: User) -> ColumnElement[bool]:
+def _on_team(viewer: Viewer) -> Exists:
+    return exists().where(TeamMember.service_id == Ticket.service_id, TeamMember.user_id == viewer)
+
+
+def following(viewer: Viewer) -> Exists:
+    return exists().where(Follower.ticket_id == Ticket.id, Follower.user_id == viewer)
+
+
+def staff_clause(role: Role, viewer: Viewer) -> ColumnElement[bool]:
     """`staff_on` as a column over `tickets`: read with the ticket itself, in the one
     statement that loads it (`tickets.service.get_ticket_as`)."""
-    role = user.role_enum
     if role is Role.admin:
         return true()
     if not role.is_staff:
         return false()
-    return or_(Ticket.assignee_id == user.id, _on_team(user), following(user))
+    return or_(Ticket.assignee_id == viewer, _on_team(viewer), following(viewer))
 
 
 async def staff_on(
@@ -47,5 +49,5 @@ async def staff_on(
         return False
     if ticket.assignee_id == user.id:
         return True
-    clause = or_(_on_team(user), following(user)) if counting_following else _on_team(user)
+    clause = or_(_on_team(user.id), following(user.id)) if counting_following else _on_team(user.id)
     return bool(await session.scalar(select(clause).where(Ticket.id == ticket.id)))
