@@ -32,6 +32,7 @@ from ticket_service.ops.metrics import install_metrics
 from ticket_service.ops.rate_limit import RateLimitMiddleware
 from ticket_service.ops.security import SecurityHeadersMiddleware
 from ticket_service.ops.tracing import configure_tracing
+from ticket_service.ratings.router import router as ratings_router
 from ticket_service.redis import create_redis
 from ticket_service.tickets.compat import router as seed_router
 from ticket_service.tickets.router import router as tickets_router
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         seed_router,
         tickets_router,
         conversation_router,
+        ratings_router,
         actions_router,
         users_router,
         catalog_router,
