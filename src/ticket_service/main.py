@@ -34,6 +34,7 @@ from ticket_service.ops.security import SecurityHeadersMiddleware
 from ticket_service.ops.tracing import configure_tracing
 from ticket_service.ratings.router import router as ratings_router
 from ticket_service.redis import create_redis
+from ticket_service.stats.router import router as stats_router
 from ticket_service.tickets.compat import router as seed_router
 from ticket_service.tickets.router import router as tickets_router
 from ticket_service.users.router import router as users_router
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tickets_router,
         conversation_router,
         ratings_router,
+        stats_router,
         actions_router,
         users_router,
         catalog_router,

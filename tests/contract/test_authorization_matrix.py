@@ -17,6 +17,7 @@ the code under test):
 - admin-only endpoints (services create/update, roles, deliveries) are 403 for everyone
   else, checked before the target is looked up (so no 404 leaks what exists);
 - only the author of a closed ticket rates it (staff who see it: 403; open: 409);
+- statistics are for staff: admins of every service, agents of their teams' (403 else);
 - a queued request (`GET /api/v1/actions/{guid}`) is visible to whoever sent it and to
   admins; anybody else, agents included, gets 404.
 
@@ -165,6 +166,12 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
         "own, open":        (401,    409,    409,    409,    409),
         "others, closed":   (401,    404,    404,    403,    403),
         "others elsewhere, closed": (401, 404, 404,  404,    403),
+    },
+    # --- statistics: staff; agents for their teams' services ----------------------------
+    "GET /api/v1/stats": {
+        "-":                (401,    403,    403,    200,    200),
+        "general":          (401,    403,    403,    200,    200),
+        "elsewhere":        (401,    403,    403,    403,    200),
     },
     # --- queued requests (Prefer: respond-async) ----------------------------------------
     "GET /api/v1/actions/{guid_action}": {
@@ -523,6 +530,11 @@ async def rate(w: World, caller: str, case: str) -> Outcome:
     return _status(await w.call(caller, "POST", url, json={"score": 4}))
 
 
+async def stats(w: World, caller: str, case: str) -> Outcome:
+    params = {} if case == "-" else {"service": case}
+    return _status(await w.call(caller, "GET", "/api/v1/stats", params=params))
+
+
 async def claim(w: World, caller: str, case: str) -> Outcome:
     guid, _ = await _ticket_for(w, caller, case)
     return _status(await w.call(caller, "POST", f"/api/v1/tickets/{guid}/claim"))
@@ -679,6 +691,7 @@ CALLS: dict[str, Call] = {
     "PATCH /api/v1/tickets/{guid_ticket}/comments/{comment_id}": edit_comment,
     "POST /api/v1/tickets/{guid_ticket}/rating": rate,
     "POST /api/v1/tickets/{guid_ticket}/claim": claim,
+    "GET /api/v1/stats": stats,
     "POST /api/v1/tickets/{guid_ticket}/assign": assign,
     "PUT /api/v1/tickets/{guid_ticket}/followers/me": follow,
     "DELETE /api/v1/tickets/{guid_ticket}/followers/me": unfollow,
