@@ -327,6 +327,8 @@ async def test_a_service_with_nothing_is_a_row_of_zeros(client, people):
         ({"from": TO, "to": FROM}, 400, "invalid_period"),
         ({"from": FROM, "to": FROM}, 400, "invalid_period"),
         ({"from": "2025-01-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}, 400, "invalid_period"),
+        ({"from": "0001-01-01T00:00:00+03:00"}, 400, "invalid_period"),
+        ({"to": "0001-01-02T00:00:00Z"}, 400, "invalid_period"),
         ({"from": "yesterday"}, 422, "validation_error"),
         ({"format": "xml"}, 422, "validation_error"),
         ({"service": "Not A Slug!"}, 422, "validation_error"),
@@ -351,3 +353,12 @@ async def test_the_period_defaults_to_the_last_30_days_and_naive_times_are_utc(c
         "2026-11-01T21:00:00Z",
         "2026-11-08T21:00:00Z",
     )
+
+
+async def test_a_name_a_spreadsheet_would_run_stays_text_in_csv(client, week, sql):
+    sql("UPDATE users SET display_name = '=HYPERLINK(\"http://x\")' WHERE discord_id = %s", A)
+    response = await client.get(
+        "/api/v1/stats", params={**PERIOD, "format": "csv"}, headers=week.admin.headers
+    )
+    [row] = [r for r in csv.DictReader(io.StringIO(response.text)) if r["agent"] == A]
+    assert row["name"] == '\'=HYPERLINK("http://x")'

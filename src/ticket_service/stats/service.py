@@ -74,8 +74,11 @@ class InvalidPeriod(BadRequest):
 def period_of(start: datetime | None, end: datetime | None, now: datetime) -> Period:
     """[from, to), in UTC: `to` defaults to now, `from` to 30 days before `to`; a time
     without a zone is UTC."""
-    end = _aware(end) if end else now
-    start = _aware(start) if start else end - DEFAULT_PERIOD
+    try:
+        end = _aware(end) if end else now
+        start = _aware(start) if start else end - DEFAULT_PERIOD
+    except OverflowError:  # e.g. 0001-01-01T00:00+03:00 is before the first UTC instant
+        raise InvalidPeriod() from None
     if not start < end or end - start > MAX_PERIOD:
         raise InvalidPeriod(details={"from": start.isoformat(), "to": end.isoformat()})
     return Period(start, end)
