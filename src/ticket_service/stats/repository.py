@@ -76,7 +76,7 @@ async def count_in(
         .where(Ticket.service_id.in_(service_ids), when >= period.start, when < period.end)
         .group_by(Ticket.service_id, Ticket.assignee_id)
     )
-    return _grouped((await session.execute(stmt)).tuples().all())
+    return _grouped((await session.execute(stmt)).all())
 
 
 async def backlog(
@@ -88,7 +88,7 @@ async def backlog(
         .where(Ticket.service_id.in_(service_ids), Ticket.status.not_in(CLOSED))
         .group_by(Ticket.service_id, Ticket.assignee_id, Ticket.status)
     )
-    rows = (await session.execute(stmt)).tuples().all()
+    rows = (await session.execute(stmt)).all()
     return {(service_id, assignee, status): n for service_id, assignee, status, n in rows}
 
 
@@ -101,7 +101,7 @@ async def resolutions(session: AsyncSession, service_ids: list[int], period: Per
         Ticket.closed_at >= period.start,
         Ticket.closed_at < period.end,
     )
-    rows = (await session.execute(stmt)).tuples().all()
+    rows = (await session.execute(stmt)).all()
     return [Span(guid, s, a, created, closed) for guid, s, a, created, closed in rows if closed]
 
 
@@ -130,7 +130,7 @@ async def first_responses(
         .group_by(Ticket.id)
         .having(and_(responded >= period.start, responded < period.end))
     )
-    return [Span(*row) for row in (await session.execute(stmt)).tuples().all()]
+    return [Span(*row) for row in (await session.execute(stmt)).all()]
 
 
 async def ratings(
@@ -152,7 +152,7 @@ async def ratings(
         )
         .group_by(Ticket.service_id, Ticket.assignee_id)
     )
-    rows = (await session.execute(stmt)).tuples().all()
+    rows = (await session.execute(stmt)).all()
     return {(s, a): (int(n), int(total)) for s, a, n, total in rows}
 
 
@@ -190,5 +190,5 @@ async def sla_outcomes(
         )
         .group_by(Ticket.service_id, Ticket.assignee_id)
     )
-    rows = (await session.execute(stmt)).tuples().all()
+    rows = (await session.execute(stmt)).all()
     return {(s, a): (int(n), int(met)) for s, a, n, met in rows}
