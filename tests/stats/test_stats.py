@@ -330,6 +330,7 @@ async def test_a_service_with_nothing_is_a_row_of_zeros(client, people):
         ({"from": "0001-01-01T00:00:00+03:00"}, 400, "invalid_period"),
         ({"to": "0001-01-02T00:00:00Z"}, 400, "invalid_period"),
         ({"from": "yesterday"}, 422, "validation_error"),
+        ({"to": "0.5"}, 422, "validation_error"),  # not a Unix time: ISO 8601 only
         ({"format": "xml"}, 422, "validation_error"),
         ({"service": "Not A Slug!"}, 422, "validation_error"),
     ],

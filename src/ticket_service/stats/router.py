@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -13,6 +12,7 @@ from ticket_service.errors import responses
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.stats import service
 from ticket_service.stats.schemas import StatsFormat, StatsOut
+from ticket_service.tickets.dependencies import IsoDateTime
 from ticket_service.tickets.schemas import ServiceSlug
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
@@ -33,11 +33,11 @@ async def get_stats(
     user: CurrentUser,
     session: Session,
     period_from: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(alias="from", description="Start, inclusive (ISO 8601; UTC without a zone)"),
     ] = None,
     period_to: Annotated[
-        datetime | None, Query(alias="to", description="End, exclusive; default now")
+        IsoDateTime | None, Query(alias="to", description="End, exclusive; default now")
     ] = None,
     service_slug: Annotated[
         ServiceSlug | None, Query(alias="service", description="One service; default all yours")
