@@ -32,7 +32,9 @@ from ticket_service.ops.health import router as health_router
 from ticket_service.ops.logging import LOGGING_FROM_ENV, configure_logging
 from ticket_service.ops.metrics import install_metrics
 from ticket_service.ops.tracing import configure_tracing
+from ticket_service.ratings.router import router as ratings_router
 from ticket_service.redis import create_redis
+from ticket_service.stats.router import router as stats_router
 from ticket_service.tickets.compat import router as seed_router
 from ticket_service.tickets.router import router as tickets_router
 from ticket_service.users.router import router as users_router
@@ -139,6 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         seed_router,
         tickets_router,
         conversation_router,
+        ratings_router,
+        stats_router,
         actions_router,
         users_router,
         catalog_router,

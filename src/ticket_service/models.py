@@ -8,6 +8,7 @@ from ticket_service.conversation.models import Comment
 from ticket_service.db import Base
 from ticket_service.integrations.discord.models import DiscordCard
 from ticket_service.notifications.models import Delivery
+from ticket_service.ratings.models import TicketRating
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
 
@@ -25,6 +26,7 @@ __all__ = [
     "TeamMember",
     "Ticket",
     "TicketEvent",
+    "TicketRating",
     "User",
     "metadata",
 ]

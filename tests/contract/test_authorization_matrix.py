@@ -16,6 +16,8 @@ the code under test):
   followed by their staff (admin, team, assignee); `/me/availability` is for staff;
 - admin-only endpoints (services create/update, roles, deliveries) are 403 for everyone
   else, checked before the target is looked up (so no 404 leaks what exists);
+- only the author of a closed ticket rates it (staff who see it: 403; open: 409);
+- statistics are for staff: admins of every service, agents of their teams' (403 else);
 - a queued request (`GET /api/v1/actions/{guid}`) is visible to whoever sent it and to
   admins; anybody else, agents included, gets 404.
 
@@ -157,6 +159,19 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
         "own":              (401,    200,    200,    200,    200),
         "own, by staff":    (401,    403,    403,    403,    403),
         "others":           (401,    404,    404,    403,    403),
+    },
+    # --- satisfaction ratings: the author of a closed ticket, once -----------------------
+    "POST /api/v1/tickets/{guid_ticket}/rating": {
+        "own, closed":      (401,    201,    201,    201,    201),
+        "own, open":        (401,    409,    409,    409,    409),
+        "others, closed":   (401,    404,    404,    403,    403),
+        "others elsewhere, closed": (401, 404, 404,  404,    403),
+    },
+    # --- statistics: staff; agents for their teams' services ----------------------------
+    "GET /api/v1/stats": {
+        "-":                (401,    403,    403,    200,    200),
+        "general":          (401,    403,    403,    200,    200),
+        "elsewhere":        (401,    403,    403,    403,    200),
     },
     # --- queued requests (Prefer: respond-async) ----------------------------------------
     "GET /api/v1/actions/{guid_action}": {
@@ -504,6 +519,22 @@ async def edit_comment(w: World, caller: str, case: str) -> Outcome:
     return _status(await w.call(caller, "PATCH", url, json={"body": "исправлено"}))
 
 
+async def rate(w: World, caller: str, case: str) -> Outcome:
+    resource, _, state = case.partition(", ")
+    guid, _ = await _ticket_for(w, caller, resource)
+    if state == "closed":
+        url = f"/api/v1/tickets/{guid}/status"
+        r = await w.call("admin", "POST", url, json={"status": "closed_fail"})
+        assert r.status_code == 200, r.text
+    url = f"/api/v1/tickets/{guid}/rating"
+    return _status(await w.call(caller, "POST", url, json={"score": 4}))
+
+
+async def stats(w: World, caller: str, case: str) -> Outcome:
+    params = {} if case == "-" else {"service": case}
+    return _status(await w.call(caller, "GET", "/api/v1/stats", params=params))
+
+
 async def claim(w: World, caller: str, case: str) -> Outcome:
     guid, _ = await _ticket_for(w, caller, case)
     return _status(await w.call(caller, "POST", f"/api/v1/tickets/{guid}/claim"))
@@ -658,7 +689,9 @@ CALLS: dict[str, Call] = {
     "POST /api/v1/tickets/{guid_ticket}/comments": add_comment,
     "GET /api/v1/tickets/{guid_ticket}/comments": list_comments,
     "PATCH /api/v1/tickets/{guid_ticket}/comments/{comment_id}": edit_comment,
+    "POST /api/v1/tickets/{guid_ticket}/rating": rate,
     "POST /api/v1/tickets/{guid_ticket}/claim": claim,
+    "GET /api/v1/stats": stats,
     "POST /api/v1/tickets/{guid_ticket}/assign": assign,
     "PUT /api/v1/tickets/{guid_ticket}/followers/me": follow,
     "DELETE /api/v1/tickets/{guid_ticket}/followers/me": unfollow,

@@ -32,7 +32,13 @@ async def test_dm_buttons_after_a_close_and_they_work(discord_app: Discord, redi
     rate = closed["components"][1]["components"][0]
     assert [o["value"] for o in rate["options"]] == ["1", "2", "3", "4", "5"]
 
-    # Rating: thanked, kept only in the action log until ratings are stored.
+    # The closing DM also invites the rating on the web, in the author's language.
+    assert closed["embeds"][0]["description"].endswith(
+        f"Оцените, как решили вашу заявку: https://tickets.1440.test/tickets/{guid}"
+    )
+    assert "tickets/" not in taken["embeds"][0]["description"]
+
+    # Rating: stored through the one rating rule, thanked; a second choice is refused.
     data = {"custom_id": f"ticket:rate:{guid}", "component_type": 3, "values": ["4"]}
     response = await d.send(interaction(3, data, dm_user="1001"))
     assert response.json()["data"]["content"] == "Спасибо за оценку ★★★★!"
@@ -40,6 +46,13 @@ async def test_dm_buttons_after_a_close_and_they_work(discord_app: Discord, redi
     assert record["type"] == "discord_rate"
     assert record["params"]["rating"] == 4
     assert record["actor"] == "1001"
+    shown = (await d.client.get(f"/api/v1/tickets/{guid}", headers=author)).json()["rating"]
+    assert (shown["score"], shown["comment"]) == (4, None)
+    again = await d.answer(interaction(3, {**data, "values": ["1"]}, dm_user="1001"))
+    assert again["data"]["content"] == "Вы уже оценили эту заявку."
+    assert again["data"]["flags"] == 64
+    shown = (await d.client.get(f"/api/v1/tickets/{guid}", headers=author)).json()["rating"]
+    assert shown["score"] == 4
     bad = {**data, "values": ["9"]}
     refused = await d.answer(interaction(3, bad, dm_user="1001", locale="en-US"))
     assert refused["data"]["content"] == "Unknown command."

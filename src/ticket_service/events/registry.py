@@ -21,6 +21,7 @@ class Kind(enum.StrEnum):
     noted = "noted"  # an internal note: staff only
     comment_edited = "comment_edited"  # the previous text stays in the history, for staff
     assigned = "assigned"  # to someone, or to nobody (`data.assignee` null)
+    rated = "rated"  # the author rated the closed ticket (`data.score`)
 
 
 class Visibility(enum.StrEnum):
@@ -121,6 +122,18 @@ REGISTRY: dict[Kind, EventKind] = {
                 "en": "Ticket #{number} assigned to {assignee}",
             },
             "ticket.assigned",
+        ),
+        # Public: the author sees their own rating in the history. Heard by whoever worked
+        # it and the team, who answer "are people happy".
+        EventKind(
+            Kind.rated,
+            Visibility.public,
+            frozenset({A.assignee, A.team}),
+            {
+                "ru": "Заявка #{number}: {actor} оценил(а) решение",
+                "en": "Ticket #{number}: {actor} rated the solution",
+            },
+            "ticket.rated",
         ),
     )
 }

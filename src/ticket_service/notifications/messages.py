@@ -20,6 +20,7 @@ LABELS = {
         "status": "Статус",
         "open": "Открыть",
         "nobody": "никто",
+        "rate": "Оцените, как решили вашу заявку",
     },
     "en": {
         "service": "Service",
@@ -28,6 +29,7 @@ LABELS = {
         "status": "Status",
         "open": "Open",
         "nobody": "nobody",
+        "rate": "How did we do? Rate the solution",
     },
 }
 
@@ -58,6 +60,10 @@ class EventView:
     assignee: str | None = None  # the ticket's, now (Discord id)
     assigned_to: str | None = None  # whom an `assigned` event gave it to (Discord id)
     assigned_to_name: str | None = None
+    # The author's e-mail address, and the web page where they rate the ticket: set when
+    # the event closed it and it is still closed and unrated (the closing message invites).
+    author_email: str | None = None
+    rate_link: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class Message:
     locale: str
     headline: str
     labels: dict[str, str]
+    # Its reader is the ticket's author and it closed the ticket: invite a rating.
+    invites_rating: bool = False
 
     def status_name(self, status: str | None) -> str:
         return status_name(status, self.locale)
@@ -84,7 +92,15 @@ def _one_line(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
-def render(view: EventView, locale: str) -> Message:
+def for_author(view: EventView, channel: str, recipient: str) -> bool:
+    """Whether a delivery (channel, recipient) goes to the ticket's author personally."""
+    if channel == "discord_dm":
+        return recipient == view.author
+    return channel == "email" and recipient == (view.author_email or "").lower()
+
+
+def render(view: EventView, locale: str, *, to_author: bool = False) -> Message:
+    """The message in `locale`; `to_author`: its reader is the ticket's author."""
     labels = LABELS[locale]
     headline = (
         entry(view.kind)
@@ -98,7 +114,13 @@ def render(view: EventView, locale: str) -> Message:
             assignee=_one_line(view.assigned_to_name or view.assigned_to) or labels["nobody"],
         )
     )
-    return Message(view=view, locale=locale, headline=headline, labels=labels)
+    return Message(
+        view=view,
+        locale=locale,
+        headline=headline,
+        labels=labels,
+        invites_rating=to_author and view.rate_link is not None,
+    )
 
 
 @lru_cache

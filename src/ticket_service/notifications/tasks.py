@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.config import Settings
 from ticket_service.conversation.models import Comment
+from ticket_service.events.registry import Kind
 from ticket_service.kit.outbound import OutboundRefused, OutboundUnresolvable
 from ticket_service.notifications import repository
 from ticket_service.notifications.channels import (
@@ -28,11 +29,13 @@ from ticket_service.notifications.channels import (
     slack,
     webhook,
 )
-from ticket_service.notifications.messages import EventView, Message, render
+from ticket_service.notifications.messages import EventView, Message, for_author, render
 from ticket_service.notifications.models import Channel, Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Target, webhook_url
 from ticket_service.ops.metrics import NOTIFICATION_ATTEMPTS
+from ticket_service.ratings.models import TicketRating
 from ticket_service.users.models import display_name
+from ticket_service.vocabulary import Status
 from ticket_service.worker.registry import jobs
 from ticket_service.worker.resources import Resources, resources_of
 from ticket_service.worker.stalled import retry_stalled
@@ -71,10 +74,21 @@ async def _view(session: AsyncSession, resources: Resources, event, ticket, acto
     """What the message shows, read now: for a comment its text (as last edited), for an
     assignment whom it went to."""
     comment = assigned_to = None
+    text = ticket.text
     if "comment_id" in event.data:
         comment = await session.get(Comment, event.data["comment_id"])
     if event.data.get("assignee"):
         assigned_to = await repository.user_by_discord_id(session, event.data["assignee"])
+    base_url = resources.settings.public_url.rstrip("/")
+    rate_link = None
+    closed_it = event.kind == Kind.status_changed and Status(event.to_status or "open").is_closed
+    if closed_it or event.kind == Kind.rated:
+        rating = await session.get(TicketRating, ticket.id)
+        if event.kind == Kind.rated and rating is not None:
+            text = "★" * rating.score + "☆" * (5 - rating.score)
+            text += f"\n{rating.comment}" if rating.comment else ""
+        elif closed_it and rating is None and Status(ticket.status).is_closed:
+            rate_link = f"{base_url}/tickets/{ticket.id}"
     return EventView(
         event_id=event.id,
         kind=event.kind,
@@ -82,7 +96,7 @@ async def _view(session: AsyncSession, resources: Resources, event, ticket, acto
         guid_ticket=str(ticket.id),
         number=ticket.number,
         title=ticket.title,
-        text=comment.body if comment else ticket.text,
+        text=comment.body if comment else text,
         status=ticket.status,
         priority=ticket.priority,
         service=ticket.service.name,
@@ -91,12 +105,14 @@ async def _view(session: AsyncSession, resources: Resources, event, ticket, acto
         actor_name=display_name(actor) if actor else None,
         from_status=event.from_status,
         to_status=event.to_status,
-        link=f"{resources.settings.public_url.rstrip('/')}/api/v1/tickets/{ticket.id}",
+        link=f"{base_url}/api/v1/tickets/{ticket.id}",
         comment_id=comment.id if comment else None,
         internal=comment.internal if comment else False,
         assignee=ticket.assignee.discord_id if ticket.assignee else None,
         assigned_to=assigned_to.discord_id if assigned_to else None,
         assigned_to_name=display_name(assigned_to) if assigned_to else None,
+        author_email=ticket.author.email,
+        rate_link=rate_link,
     )
 
 
@@ -176,7 +192,12 @@ async def _attempt(resources: Resources, claimed: Claimed) -> DeliveryFailure | 
     budget = settings.notify_lease_seconds - _lease_margin(settings)
     try:
         try:
-            message = render(claimed.view, claimed.delivery.locale or settings.notify_locale)
+            delivery = claimed.delivery
+            message = render(
+                claimed.view,
+                delivery.locale or settings.notify_locale,
+                to_author=for_author(claimed.view, delivery.channel, delivery.recipient),
+            )
             async with asyncio.timeout(budget):
                 await _send(resources, claimed.delivery, message, claimed.service)
         except DeliveryFailure:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ticket_service.catalog.models import Service
 from ticket_service.db import Base, Timestamped
+from ticket_service.ratings.models import TicketRating
 from ticket_service.users.models import User
 from ticket_service.vocabulary import Priority, Status, sql_in
 
@@ -62,6 +63,8 @@ class Ticket(Timestamped, Base):
     service: Mapped[Service] = relationship(lazy="raise")
     author: Mapped[User] = relationship(foreign_keys=[author_id], lazy="raise")
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id], lazy="raise")
+    # The author's satisfaction rating, once closed (ratings/).
+    rating: Mapped[TicketRating | None] = relationship(lazy="raise", viewonly=True)
 
 
 class TicketEvent(Base):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, Row, Select, bindparam, or_, select
+from sqlalchemy import BindParameter, Row, Select, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
@@ -17,6 +17,7 @@ from ticket_service.assignment.models import TeamMember
 from ticket_service.catalog.cache import cache_of
 from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
+from ticket_service.ratings.models import TicketRating
 from ticket_service.tickets.access import Viewer, following, staff_clause
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import Role, User
@@ -84,10 +85,25 @@ _VIEW_COLUMNS = (
         Ticket.closed_at,
         Ticket.version,
         Ticket.public_comments.label("comments"),
+        # One column (JSON) for the nested `rating`: rows stay flat for the list's renderer.
+        case(
+            (
+                TicketRating.ticket_id.is_not(None),
+                func.json_build_object(
+                    "score",
+                    TicketRating.score,
+                    "comment",
+                    TicketRating.comment,
+                    "created_at",
+                    TicketRating.created_at,
+                ),
+            ),
+        ).label("rating"),
     )
     .join(Service, Ticket.service_id == Service.id)
     .join(_author, Ticket.author_id == _author.id)
     .outerjoin(_assignee, Ticket.assignee_id == _assignee.id)
+    .outerjoin(TicketRating, TicketRating.ticket_id == Ticket.id)
 )
 
 
@@ -97,6 +113,7 @@ _WITH_PEOPLE = select(Ticket).options(
     joinedload(Ticket.author, innerjoin=True),
     joinedload(Ticket.assignee),
     joinedload(Ticket.service, innerjoin=True),
+    joinedload(Ticket.rating),
 )
 
 

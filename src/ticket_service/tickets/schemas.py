@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstraints, TypeAdapter
 
 from ticket_service.kit.schemas import CleanText, RequestModel
+from ticket_service.ratings.schemas import RatingOut
 from ticket_service.vocabulary import Priority, Status, one_of
 
 ServiceSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -91,6 +92,9 @@ class TicketOut(BaseModel):
     closed_at: datetime | None
     version: int
     comments: int = Field(description="How many public comments it has (internal notes aside)")
+    rating: RatingOut | None = Field(
+        default=None, description="The author's satisfaction rating, once given (after close)"
+    )
 
 
 class TicketPage(BaseModel):
@@ -149,7 +153,7 @@ def ticket_rows_out(rows: Sequence[Any]) -> list[TicketOut]:
 
 
 def ticket_out(ticket: Any) -> TicketOut:
-    """Render a Ticket loaded with its author, assignee and service."""
+    """Render a Ticket loaded with its author, assignee, service and rating."""
     return TicketOut(
         guid_ticket=ticket.id,
         number=ticket.number,
@@ -165,4 +169,13 @@ def ticket_out(ticket: Any) -> TicketOut:
         closed_at=ticket.closed_at,
         version=ticket.version,
         comments=ticket.public_comments,
+        rating=(
+            RatingOut(
+                score=ticket.rating.score,
+                comment=ticket.rating.comment,
+                created_at=ticket.rating.created_at,
+            )
+            if ticket.rating
+            else None
+        ),
     )

@@ -67,6 +67,7 @@ async def open_ticket(
     set_committed_value(ticket, "service", service)
     set_committed_value(ticket, "author", author)
     set_committed_value(ticket, "assignee", None)
+    set_committed_value(ticket, "rating", None)
     session.add(ticket)
     # Automatic assignment (per the service's mode) picks under the service's lock; an
     # unassigned ticket's `opened` event tells the team channel nobody was available.

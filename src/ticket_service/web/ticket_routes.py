@@ -15,7 +15,9 @@ from pydantic import ValidationError
 
 from ticket_service.catalog import repository as catalog
 from ticket_service.db import Session
+from ticket_service.errors import Unprocessable
 from ticket_service.ops.action_log import Action, ActionRecord
+from ticket_service.ratings import service as ratings
 from ticket_service.tickets import service
 from ticket_service.tickets.access import staff_on
 from ticket_service.tickets.repository import TicketFilters
@@ -152,6 +154,42 @@ async def change_status(
         session, signed_user(current), guid, fields.get("status", ""), action.guid_action, expected
     )
     return current.redirect(f"/tickets/{guid}")
+
+
+@router.post("/tickets/{guid}/rating")
+async def rate(
+    action: Annotated[ActionRecord, Depends(Action("rate_ticket"))],
+    fields: Form,
+    current: UserPage,
+    session: Session,
+    guid: uuid.UUID,
+) -> Response:
+    """The author rates a closed ticket (ratings.service.rate has the rule); a missing or
+    bad choice shows the form again with the reason next to it."""
+    action.guid_ticket = guid
+    score = fields.get("score", "")
+    action.set_params({"score": score})
+    try:
+        await ratings.rate(
+            session,
+            signed_user(current),
+            guid,
+            int(score) if score.isdigit() else score,
+            fields.get("comment", "").strip() or None,
+            action.guid_action,
+        )
+    except Unprocessable as exc:
+        errors = {str(e["loc"][0]): _rating_error(e["type"], score) for e in exc.details}
+        context = await _ticket_context(current, session, guid)
+        return current.render("ticket.html", status_code=422, rating_errors=errors, **context)
+    return current.redirect(f"/tickets/{guid}")
+
+
+def _rating_error(kind: str, score: str) -> str:
+    """A field error code of _forms.html's `field_error`."""
+    if kind == "string_too_long":
+        return "too_long"
+    return "choice" if score else "required"
 
 
 @router.get("/queue")

@@ -18,6 +18,7 @@ from ticket_service.integrations.discord.interactions import (
     parse_guid,
 )
 from ticket_service.integrations.discord.texts import say
+from ticket_service.ratings import service as ratings
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.workflow import check_transition
 from ticket_service.vocabulary import Status
@@ -72,13 +73,16 @@ async def reopen(ctx: Context, guid_text: str) -> dict[str, Any]:
 
 
 async def rate(ctx: Context, guid_text: str) -> dict[str, Any]:
-    """Ratings are not stored yet (a later issue): the choice is only in the action log."""
-    parse_guid(ctx, guid_text)
+    """The author's choice in the DM's select, stored by the one rating rule (a second
+    choice is refused: `already_rated`)."""
+    guid = parse_guid(ctx, guid_text)
     values = ctx.data.get("values") or []
     if not values or str(values[0]) not in {"1", "2", "3", "4", "5"}:
         raise Refused(say(ctx.locale, "unknown"), code="invalid_rating")
-    ctx.record.params["rating"] = int(values[0])
-    return ephemeral(say(ctx.locale, "rated", stars="★" * int(values[0])))
+    score = int(values[0])
+    ctx.record.params["rating"] = score
+    await ratings.rate(ctx.session, ctx.acting(), guid, score, None, ctx.record.guid_action)
+    return ephemeral(say(ctx.locale, "rated", stars="★" * score))
 
 
 # Buttons handled in other modules (assignment: claim; conversation: reply, note).

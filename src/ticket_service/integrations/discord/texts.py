@@ -90,6 +90,9 @@ REFUSALS: dict[str, dict[str, str]] = {
         "already_assigned": "Заявку уже взял другой сотрудник.",
         "unknown_service": "Такого сервиса нет или он неактивен.",
         "forbidden": "У вас нет прав на это действие.",
+        "already_rated": "Вы уже оценили эту заявку.",
+        "not_closed": "Оценить можно только закрытую заявку.",
+        "not_author": "Оценить заявку может только её автор.",
     },
     "en": {
         "transition_not_allowed": "Only the service's staff may do this.",
@@ -100,6 +103,9 @@ REFUSALS: dict[str, dict[str, str]] = {
         "already_assigned": "Another agent has taken the ticket.",
         "unknown_service": "There is no such active service.",
         "forbidden": "You may not do this.",
+        "already_rated": "You have rated this ticket already.",
+        "not_closed": "A ticket can be rated once it is closed.",
+        "not_author": "Only the ticket's author may rate it.",
     },
 }
 

@@ -29,10 +29,13 @@ def embed(message: Message) -> dict[str, Any]:
     ]
     if v.actor_name:
         fields.append({"name": labels["by"], "value": v.actor_name, "inline": True})
+    description = v.text[:500]
+    if message.invites_rating:
+        description += f"\n\n{labels['rate']}: {v.rate_link}"
     return {
         "title": message.headline[:256],
         "url": v.link,
-        "description": v.text[:500],
+        "description": description,
         "color": COLORS.get(v.status, 0x3498DB),
         "fields": fields,
         "timestamp": v.occurred_at.isoformat(),
