@@ -6,6 +6,7 @@ from ticket_service.auth.models import AuthSession, OAuthState
 from ticket_service.catalog.models import Service
 from ticket_service.conversation.models import Comment
 from ticket_service.db import Base
+from ticket_service.idempotency.models import IdempotencyKey
 from ticket_service.integrations.discord.models import DiscordCard
 from ticket_service.notifications.models import Delivery
 from ticket_service.tickets.models import Ticket, TicketEvent
@@ -20,6 +21,7 @@ __all__ = [
     "Delivery",
     "DiscordCard",
     "Follower",
+    "IdempotencyKey",
     "OAuthState",
     "Service",
     "TeamMember",
