@@ -23,7 +23,7 @@ class Sql:
             return cur.fetchall() if cur.description else []
 
     def count(self, table: str) -> int:
-        return int(self(f"SELECT count(*) FROM {table}")[0][0])
+        return int(self(f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608 - our names
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ _COMMENT_ETAG = {
     summary="Reply to a ticket, or write an internal note",
     responses={
         201: {"description": "Written", "headers": _COMMENT_ETAG},
-        **responses(401, 403, 404, 413, 422),
+        **responses(400, 401, 403, 404, 413, 422),
         **IDEMPOTENCY_RESPONSES,
     },
 )
