@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Response
@@ -42,8 +42,12 @@ def ticket_etag(version: int) -> str:
     return f'"{version}"'
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def comment_etag(comment_id: int, written_at: datetime) -> str:
-    stamp = int(written_at.timestamp() * 1_000_000)
+    stamp = (written_at - _EPOCH) // _MICROSECOND  # exact: no float on the way
     return f'"c{comment_id}-{stamp}"'
 
 
