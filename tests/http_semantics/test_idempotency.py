@@ -14,6 +14,8 @@ from tests.conftest import make_settings
 from tests.factories import auth_headers
 from tests.http_semantics.conftest import Sql
 from tests.tickets.conftest import People
+from ticket_service.auth.dependencies import CurrentUser
+from ticket_service.idempotency.dependencies import idempotent
 from ticket_service.idempotency.tasks import prune_idempotency_keys
 from ticket_service.main import create_app
 from ticket_service.worker.app import open_jobs
@@ -237,3 +239,26 @@ async def test_the_hourly_task_prunes_keys_past_their_time(client, people, sql, 
             additional_context={"resources": resources},
         )
     assert sql("SELECT key FROM idempotency_keys") == [("fresh",)]
+
+
+async def test_a_route_gets_idempotency_from_one_decorator(app, client, people, sql):
+    """What the next route (e.g. a rating) gets from `@idempotent` alone: an endpoint
+    without Request or Response parameters, answering a plain dict."""
+    calls: list[str] = []
+
+    @idempotent
+    async def make_thing(user: CurrentUser, body: dict[str, int]) -> dict[str, object]:
+        calls.append(user.discord_id)
+        return {"made": len(calls), "by": user.discord_id}
+
+    app.router.add_api_route("/api/v1/test-things", make_thing, methods=["POST"], status_code=201)
+    headers = _keyed(people.author.headers, "thing")
+    first = await client.post("/api/v1/test-things", json={"n": 1}, headers=headers)
+    again = await client.post("/api/v1/test-things", json={"n": 1}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == {"made": 1, "by": people.author.discord_id}
+    assert again.content == first.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert calls == [people.author.discord_id]
+    plain = await client.post("/api/v1/test-things", json={"n": 1}, headers=people.author.headers)
+    assert plain.json()["made"] == 2
