@@ -13,7 +13,15 @@ ROOT = Path(ticket_service.__file__).parent
 
 # Lowest first. A module belongs to the first layer one of whose prefixes it starts with.
 ENTRY_POINTS = ("main", "cli", "devserver", "worker.app")
-FRONT_DOORS = ("actions", "web", "integrations", ".router", ".compat", ".dependencies")
+FRONT_DOORS = (
+    "actions",
+    "idempotency",
+    "web",
+    "integrations",
+    ".router",
+    ".compat",
+    ".dependencies",
+)
 SERVICES = ("tickets", "conversation", "assignment", "catalog", "users", "auth", "ratings", "stats")
 EVENTS = ("events",)
 WORKER = ("notifications", "worker")

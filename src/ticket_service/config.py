@@ -170,6 +170,11 @@ class Settings(BaseSettings):
     jobs_keep_failed_days: int = Field(default=30, ge=0)
     async_actions_keep_days: int = Field(default=7, ge=1)
 
+    # Idempotency-Key (idempotency/): how long a key answers its first response, and how
+    # long a concurrent duplicate waits for the first request before 409.
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    idempotency_wait_seconds: float = Field(default=5.0, gt=0, le=60)
+
     # Tracing (ops/tracing.py): off unless a collector is named. The standard OTEL_* names,
     # so the same variables configure any OpenTelemetry process; the exporter reads the
     # others (OTEL_EXPORTER_OTLP_HEADERS, ...) from the environment itself.

@@ -59,6 +59,12 @@ Every response carries `X-Action-Id`: the `guid_action` whose record lives at Re
 webhooks) go out from the worker for every ticket event. **Rate limits** (per token, per
 client IP without one, per client IP on sign-in and after repeated 401s to tokens) answer
 429 with `Retry-After` and `RateLimit-*` headers; `/health/*` and `/metrics` are not limited.
+
+**Safe concurrent edits**: ticket resources carry an `ETag` (the version, quoted); send it
+as `If-Match` on a status change, claim or assignment (412 when stale), or as
+`If-None-Match` on `GET /api/v1/tickets/{guid}` (304). Comments carry their own tag.
+**Idempotency-Key** on the requests that create something: a repeat within 24 h answers the
+first response again (`Idempotent-Replayed: true`); another request with the key: 422.
 """
 
 
@@ -124,11 +130,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Content-Type",
                 "Prefer",
                 "X-Request-ID",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
             ],
             expose_headers=[
                 "X-Action-Id",
                 "X-Request-ID",
                 "Location",
+                "ETag",
+                "Idempotent-Replayed",
                 "Retry-After",
                 "RateLimit-Limit",
                 "RateLimit-Remaining",

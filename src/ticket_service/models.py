@@ -6,6 +6,7 @@ from ticket_service.auth.models import AuthSession, OAuthState
 from ticket_service.catalog.models import Service
 from ticket_service.conversation.models import Comment
 from ticket_service.db import Base
+from ticket_service.idempotency.models import IdempotencyKey
 from ticket_service.integrations.discord.models import DiscordCard
 from ticket_service.notifications.models import Delivery
 from ticket_service.ratings.models import TicketRating
@@ -21,6 +22,7 @@ __all__ = [
     "Delivery",
     "DiscordCard",
     "Follower",
+    "IdempotencyKey",
     "OAuthState",
     "Service",
     "TeamMember",

@@ -29,7 +29,7 @@ async def test_the_author_and_staff_reply_and_read_the_conversation_oldest_first
     assert mine["author"] == {"discord_id": staff.author.discord_id, "name": "user1001"}
     assert mine["internal"] is False
     assert mine["edited_at"] is None
-    assert set(mine) == {"id", "author", "body", "internal", "created_at", "edited_at"}
+    assert set(mine) == {"id", "author", "body", "internal", "created_at", "edited_at", "etag"}
     for reader in (staff.author, staff.agent, staff.admin):
         seen = await comments_seen(client, reader.headers, guid)
         assert [c["body"] for c in seen] == [

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -160,3 +161,15 @@ async def make_discord(
 async def discord_app(make_discord: Any) -> Discord:
     made: Discord = await make_discord()
     return made
+
+
+@pytest.fixture
+def sql_role(database_url: str) -> Any:
+    """A user's role as stored."""
+
+    def role(discord_id: str) -> str:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT role FROM users WHERE discord_id = %s", (discord_id,))
+            return str(row.fetchone()[0])  # type: ignore[index]
+
+    return role

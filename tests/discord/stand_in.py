@@ -1,6 +1,6 @@
 """Discord's bot REST API on 127.0.0.1 (pytest-httpserver), as far as we use it: DM
-channels, channel messages (post, edit), guild command overwrite. It records every call,
-sends rate-limit headers, and can answer 429 to the next calls."""
+channels, channel messages (post, edit), guild members, guild command overwrite. It
+records every call, sends rate-limit headers, and can answer 429 to the next calls."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ class DiscordApi:
     throttled: list[tuple[float, bool]] = field(default_factory=list)  # next 429s to answer
     remaining: int | None = None  # X-RateLimit-Remaining to announce, None = plenty
     reset_after: float = 1.0
+    # Guild members: everyone is one, with no roles, unless they left or have roles here.
+    left: set[str] = field(default_factory=set)
+    member_roles: dict[str, list[str]] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(990000000000000001))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,6 +49,7 @@ class DiscordApi:
             ("POST", rf"^{API}/channels/(\d+)/messages$", self._post),
             ("PATCH", rf"^{API}/channels/(\d+)/messages/(\d+)$", self._edit),
             ("PUT", rf"^{API}/applications/(\d+)/guilds/(\d+)/commands$", self._commands),
+            ("GET", rf"^{API}/guilds/(\d+)/members/(\d+)$", self._member),
         ]
         for method, pattern, handler in routes:
             self.server.expect_request(re.compile(pattern), method=method).respond_with_handler(
@@ -107,6 +111,13 @@ class DiscordApi:
             return 404, {"message": "Unknown Message", "code": 10008}
         self.messages[message_id] = body
         return 200, {"id": message_id}
+
+    def _member(self, request: Request, body: Any) -> tuple[int, Any]:
+        user_id = request.path.split("/")[-1]
+        if user_id in self.left:
+            return 404, {"message": "Unknown Member", "code": 10007}
+        roles = self.member_roles.get(user_id, [])
+        return 200, {"user": {"id": user_id, "username": f"user{user_id}"}, "roles": roles}
 
     def _commands(self, request: Request, body: Any) -> tuple[int, Any]:
         return 200, [{**c, "id": str(next(self._ids))} for c in body]

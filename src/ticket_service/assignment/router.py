@@ -19,6 +19,7 @@ from ticket_service.auth.dependencies import AdminUser, CurrentUser
 from ticket_service.catalog.schemas import SLUG_PATTERN
 from ticket_service.db import Session
 from ticket_service.errors import responses
+from ticket_service.kit.preconditions import ETAG_HEADER, PRECONDITION_FAILED, IfMatch, ticket_etag
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.tickets.schemas import TicketOut, ticket_out
 from ticket_service.users.schemas import UserOut, user_out
@@ -89,26 +90,37 @@ async def remove_agent(
 @router.post(
     "/tickets/{guid_ticket}/claim",
     summary="Take a ticket (its service's team)",
-    responses=responses(401, 403, 404, 409, 422),
+    responses={
+        200: {"description": "The ticket, yours", "headers": ETAG_HEADER},
+        **responses(400, 401, 403, 404, 409, 422),
+        **PRECONDITION_FAILED,
+    },
 )
 async def claim(
     action: Annotated[ActionRecord, Depends(Action("claim_ticket"))],
     guid_ticket: uuid.UUID,
     user: CurrentUser,
     session: Session,
+    response: Response,
+    if_match: IfMatch,
 ) -> TicketOut:
     """Become the ticket's assignee. Somebody else has it: 409 `already_assigned` with
     `details.assignee`; of two simultaneous claims exactly one wins. Not on the service's
-    team: 403 `team_only`; closed: 409 `ticket_closed`."""
+    team: 403 `team_only`; closed: 409 `ticket_closed`; `If-Match` stale: 412."""
     action.guid_ticket = guid_ticket
-    ticket = await service.claim(session, user, guid_ticket, action.guid_action)
+    ticket = await service.claim(session, user, guid_ticket, action.guid_action, if_match=if_match)
+    response.headers["ETag"] = ticket_etag(ticket.version)
     return ticket_out(ticket)
 
 
 @router.post(
     "/tickets/{guid_ticket}/assign",
     summary="Assign a ticket (its service's team, admins)",
-    responses=responses(401, 403, 404, 409, 422),
+    responses={
+        200: {"description": "The ticket after the change", "headers": ETAG_HEADER},
+        **responses(400, 401, 403, 404, 409, 422),
+        **PRECONDITION_FAILED,
+    },
 )
 async def assign(
     action: Annotated[ActionRecord, Depends(Action("assign_ticket"))],
@@ -116,12 +128,18 @@ async def assign(
     body: AssignBody,
     user: CurrentUser,
     session: Session,
+    response: Response,
+    if_match: IfMatch,
 ) -> TicketOut:
     """Give the ticket to a member of its service's team (else 422 `not_in_team`), or to
-    nobody with `{"assignee": null}`. Only the team and admins may (else 403 `team_only`)."""
+    nobody with `{"assignee": null}`. Only the team and admins may (else 403 `team_only`);
+    `If-Match` stale: 412."""
     action.guid_ticket = guid_ticket
     action.set_params({"assignee": body.assignee})
-    ticket = await service.assign_to(session, user, guid_ticket, body.assignee, action.guid_action)
+    ticket = await service.assign_to(
+        session, user, guid_ticket, body.assignee, action.guid_action, if_match=if_match
+    )
+    response.headers["ETag"] = ticket_etag(ticket.version)
     return ticket_out(ticket)
 
 

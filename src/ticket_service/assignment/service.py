@@ -14,6 +14,7 @@ from ticket_service.catalog.models import AssignmentMode, Service
 from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ticket_service.events.record import publish, stage_event
 from ticket_service.events.registry import Kind
+from ticket_service.kit.preconditions import Condition, check_if_match, ticket_etag
 from ticket_service.tickets import access
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.models import Ticket, TicketEvent
@@ -166,11 +167,18 @@ async def _may_hand_out(session: AsyncSession, user: User, ticket: Ticket) -> bo
 
 
 async def claim(
-    session: AsyncSession, user: User, guid_ticket: uuid.UUID, guid_action: uuid.UUID | None
+    session: AsyncSession,
+    user: User,
+    guid_ticket: uuid.UUID,
+    guid_action: uuid.UUID | None,
+    *,
+    if_match: Condition | None = None,
 ) -> Ticket:
     """A member of the service's team takes the ticket. Somebody else has it: 409
-    `already_assigned` with `details.assignee`; the caller has it already: nothing changes."""
+    `already_assigned` with `details.assignee`; the caller has it already: nothing changes.
+    `if_match`: the caller's `If-Match`, compared with the locked row (412 when stale)."""
     ticket = await _locked_ticket(session, user, guid_ticket)
+    check_if_match(if_match, ticket_etag(ticket.version))
     if not user.role_enum.is_staff or not await repository.is_member(
         session, ticket.service_id, user.id
     ):
@@ -193,9 +201,13 @@ async def assign_to(
     guid_ticket: uuid.UUID,
     assignee_discord_id: str | None,
     guid_action: uuid.UUID | None,
+    *,
+    if_match: Condition | None = None,
 ) -> Ticket:
-    """A team member or an admin gives the ticket to a team member, or (None) to nobody."""
+    """A team member or an admin gives the ticket to a team member, or (None) to nobody.
+    `if_match`: the caller's `If-Match`, compared with the locked row (412 when stale)."""
     ticket = await _locked_ticket(session, actor, guid_ticket)
+    check_if_match(if_match, ticket_etag(ticket.version))
     if not await _may_hand_out(session, actor, ticket):
         raise TeamOnly()
     _open(ticket)

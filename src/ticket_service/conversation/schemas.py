@@ -47,6 +47,10 @@ class CommentView(BaseModel):
     internal: bool
     created_at: datetime
     edited_at: datetime | None = Field(description="When its author last edited it")
+    etag: str = Field(
+        description="Its entity tag (also the `ETag` header of a POST or PATCH): send it as "
+        "`If-Match` when editing, 412 if it was edited since"
+    )
 
 
 class CommentPage(BaseModel):

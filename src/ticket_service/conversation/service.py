@@ -27,6 +27,7 @@ from ticket_service.conversation.schemas import CommentBody, CommentView, Person
 from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
+from ticket_service.kit.preconditions import Condition, check_if_match, comment_etag
 from ticket_service.tickets import service as tickets
 from ticket_service.users.models import User, display_name
 from ticket_service.vocabulary import Status
@@ -68,9 +69,15 @@ def _clean_body(body: str) -> str:
         ) from None
 
 
+def comment_tag(comment: Comment) -> str:
+    """The comment's entity tag: its id and when it was last written."""
+    return comment_etag(comment.id, comment.edited_at or comment.created_at)
+
+
 def comment_view(comment: Comment) -> CommentView:
     """Render a comment loaded with its author."""
     return CommentView(
+        etag=comment_tag(comment),
         id=comment.id,
         author=PersonRef(discord_id=comment.author.discord_id, name=display_name(comment.author)),
         body=comment.body,
@@ -141,9 +148,12 @@ async def edit_comment(
     comment_id: int,
     body: str,
     guid_action: uuid.UUID | None,
+    *,
+    if_match: Condition | None = None,
 ) -> CommentView:
     """Its author changes a comment within EDIT_WINDOW; the previous text stays in the
-    history (`comment_edited`, staff only)."""
+    history (`comment_edited`, staff only). `if_match`: the caller's `If-Match` against
+    the comment's own tag (`CommentView.etag`): 412 when it was edited since."""
     body = _clean_body(body)
     ticket, staff = await tickets.get_ticket_as(session, user, guid_ticket)
     found = await repository.locked_for_edit(session, ticket.id, comment_id, EDIT_WINDOW)
@@ -152,6 +162,7 @@ async def edit_comment(
     comment, editable, now = found
     if comment.author_id != user.id:
         raise NotYourComment()
+    check_if_match(if_match, comment_tag(comment))
     if not editable:
         raise EditWindowClosed(details={"window_minutes": int(EDIT_WINDOW.total_seconds() // 60)})
     if body == comment.body:

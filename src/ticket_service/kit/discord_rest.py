@@ -201,6 +201,18 @@ class DiscordRest:
             raise DiscordError("Discord did not open a DM channel", 400)
         return str(channel_id)
 
+    async def guild_member(self, guild_id: str, user_id: str) -> dict[str, Any] | None:
+        """The person's guild member object (`roles`, ...), None when not a member."""
+        try:
+            result: dict[str, Any] = await self.request(
+                "GET", f"/guilds/{guild_id}/members/{user_id}"
+            )
+        except DiscordError as exc:
+            if exc.status == 404:  # Unknown Member (10007) or Unknown User
+                return None
+            raise
+        return result
+
     async def overwrite_guild_commands(
         self, application_id: str, guild_id: str, commands: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:

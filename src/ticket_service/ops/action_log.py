@@ -48,13 +48,17 @@ class ActionRecord:
     params: dict[str, Any] = field(default_factory=dict)
     # Accepted for the worker (202): its record must not overwrite the worker's outcome.
     queued: bool = False
+    # Answered from a stored response (Idempotency-Key): the action it repeats.
+    replay_of: uuid.UUID | None = None
 
     def set_params(self, params: dict[str, Any]) -> None:
         self.params = {k: v for k, v in params.items() if k not in SECRET_PARAMS}
 
     def document(self, status_code: int, error: str | None) -> dict[str, Any]:
         finished_at = datetime.now(UTC)
+        replay = {"replay_of": str(self.replay_of)} if self.replay_of else {}
         return {
+            **replay,
             "guid_action": str(self.guid_action),
             "type": self.type,
             "actor": self.actor,

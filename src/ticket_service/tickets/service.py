@@ -14,6 +14,7 @@ from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
 from ticket_service.events.record import publish, record_event, stage_event
 from ticket_service.events.registry import Kind
+from ticket_service.kit.preconditions import Condition, check_if_match, ticket_etag
 from ticket_service.tickets import repository
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.tickets.repository import TicketFilters
@@ -127,11 +128,14 @@ async def change_status(
     expected_version: int | None = None,
     *,
     reason: str | None = None,
+    if_match: Condition | None = None,
 ) -> Ticket:
     """The one way a status changes: workflow + rights, ticket, history row, one transaction.
-    `reason`: why, in the person's words (kept in the event, e.g. a close without success)."""
+    `reason`: why, in the person's words (kept in the event, e.g. a close without success).
+    `if_match`: the caller's `If-Match`; a stale tag is 412 before anything else is judged."""
     new = parse_status(new_status)
     ticket, staff = await get_ticket_as(session, actor, guid)
+    check_if_match(if_match, ticket_etag(ticket.version))
     if expected_version is not None and expected_version != ticket.version:
         raise Conflict(
             "The ticket changed since you read it; reload and try again",

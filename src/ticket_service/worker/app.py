@@ -15,6 +15,7 @@ import structlog
 # Importing a module registers its jobs on the blueprint.
 import ticket_service.actions.pruning
 import ticket_service.actions.tasks
+import ticket_service.idempotency.tasks
 import ticket_service.integrations.discord.tasks
 import ticket_service.notifications.tasks
 import ticket_service.worker.pruning  # noqa: F401

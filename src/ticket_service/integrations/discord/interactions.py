@@ -26,6 +26,7 @@ from ticket_service.integrations.discord import repository
 from ticket_service.integrations.discord.cards import web_link
 from ticket_service.integrations.discord.commands import MESSAGE_COMMAND, TICKET, TICKETS
 from ticket_service.integrations.discord.texts import say
+from ticket_service.kit.discord_rest import DiscordError, DiscordRest
 from ticket_service.ops.action_log import ActionRecord
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.repository import TicketFilters
@@ -58,6 +59,8 @@ class Context:
     settings: Settings
     record: ActionRecord
     user: User | None = None
+    # The bot's REST client (None without DISCORD_BOT_TOKEN): who is in the guild now.
+    bot: DiscordRest | None = None
 
     @property
     def locale(self) -> str:
@@ -110,11 +113,31 @@ async def resolve_actor(ctx: Context) -> User:
         )
         return await users.upsert_from_member(ctx.session, ctx.settings, profile)
     person = ctx.payload.get("user")
-    if isinstance(person, dict) and person.get("id"):
+    if isinstance(person, dict) and str(person.get("id", "")).isdigit():
+        # Asked before the user's row is locked: no lock is held across the HTTP call.
+        roles = await _guild_roles(ctx, str(person["id"]))
         user = await users_repository.by_discord_id_for_update(ctx.session, str(person["id"]))
         if user is not None:
+            users.follow_discord(ctx.settings, user, roles, users.grant_of(user))
             return user
     raise Refused(say(ctx.locale, "unknown_user"), code="unknown_user")
+
+
+async def _guild_roles(ctx: Context, discord_id: str) -> list[str]:
+    """A direct message carries no `member`: ask Discord (the bot) whether the person is
+    still in the guild, and with which roles, before they act. Gone → refused; their role
+    then follows the roles, as at sign-in. Discord unreachable → refused too: a button
+    must not outlive the person's place in the company."""
+    guild = ctx.settings.discord_guild_id
+    if ctx.bot is None or not guild:
+        raise Refused(say(ctx.locale, "membership_unknown"), code="membership_unknown")
+    try:
+        found = await ctx.bot.guild_member(guild, discord_id)
+    except DiscordError:
+        raise Refused(say(ctx.locale, "membership_unknown"), code="membership_unknown") from None
+    if found is None:
+        raise Refused(say(ctx.locale, "outsider"), code="not_guild_member")
+    return [str(role) for role in found.get("roles") or []]
 
 
 # --- commands ---------------------------------------------------------------------------

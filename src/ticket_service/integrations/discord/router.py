@@ -29,6 +29,7 @@ from ticket_service.integrations.discord.buttons import component
 from ticket_service.integrations.discord.interactions import Context, Refused, ephemeral
 from ticket_service.integrations.discord.texts import refusal
 from ticket_service.integrations.discord.verify import MAX_SKEW_SECONDS, check_signature
+from ticket_service.kit.discord_rest import DiscordRest
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.ops.metrics import REDIS_ERRORS
 
@@ -94,7 +95,7 @@ async def discord_interactions(
         return JSONResponse({"type": interactions.PONG})
     if not await first_time(request.app.state.redis, str(payload.get("id"))):
         raise Replayed()
-    ctx = Context(payload, session, settings, action)
+    ctx = Context(payload, session, settings, action, bot=_bot(request))
     try:
         ctx.user = await interactions.resolve_actor(ctx)
         action.actor = ctx.user.discord_id
@@ -107,6 +108,24 @@ async def discord_interactions(
         text = exc.message if said else refusal(ctx.locale, exc.code, exc.message)
         return JSONResponse(ephemeral(text))
     return JSONResponse(answer)
+
+
+def _bot(request: Request) -> DiscordRest | None:
+    """The api process's bot client: short waits, an interaction is answered within 3 s."""
+    settings = request.app.state.settings
+    if not settings.discord_bot_token:
+        return None
+    state = request.app.state
+    if getattr(state, "discord_bot", None) is None:
+        state.discord_bot = DiscordRest(
+            state.discord.http,
+            settings.discord_api_base_url,
+            settings.discord_bot_token.get_secret_value(),
+            max_wait=1.0,
+            max_attempts=2,
+        )
+    bot: DiscordRest = state.discord_bot
+    return bot
 
 
 async def _dispatch(ctx: Context, kind: int) -> dict[str, Any]:

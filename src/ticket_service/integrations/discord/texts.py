@@ -36,6 +36,7 @@ WORDS: dict[str, dict[str, str]] = {
         "rated": "Спасибо за оценку {stars}!",
         "replayed": "Это действие уже выполнено.",
         "outsider": "Действовать могут только участники сервера компании.",
+        "membership_unknown": "Не удалось проверить, что вы в сервере компании. Попробуйте позже.",
         "unknown_user": "Сначала войдите в сервис заявок через Discord.",
         "unknown": "Неизвестная команда.",
         "later": "Это действие пока недоступно.",
@@ -72,6 +73,8 @@ WORDS: dict[str, dict[str, str]] = {
         "rated": "Thank you for rating it {stars}!",
         "replayed": "This was done already.",
         "outsider": "Only members of the company server may do this.",
+        "membership_unknown": "Could not check that you are on the company server. "
+        "Try again later.",
         "unknown_user": "Sign in to the ticket service with Discord first.",
         "unknown": "Unknown command.",
         "later": "This action is not available yet.",
