@@ -158,3 +158,17 @@ async def test_unauthenticated_is_401(client, staff):
     guid = await closed_ticket(client, staff)
     response = await client.post(rating_url(guid), json={"score": 5})
     assert response.status_code == 401
+
+
+async def test_a_retried_rating_with_its_idempotency_key_answers_the_first_again(client, staff):
+    # A phone on a bad connection sends the rating twice: the second must not be a 409.
+    guid = await closed_ticket(client, staff)
+    headers = {**staff.author.headers, "Idempotency-Key": "rate-once-7"}
+    first = await client.post(rating_url(guid), json={"score": 5}, headers=headers)
+    again = await client.post(rating_url(guid), json={"score": 5}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = await client.post(rating_url(guid), json={"score": 1}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"

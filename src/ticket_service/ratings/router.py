@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
+from ticket_service.idempotency.dependencies import IDEMPOTENCY_RESPONSES, idempotent
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.ratings import service
 from ticket_service.ratings.schemas import RatingCreate, RatingOut
@@ -21,8 +22,9 @@ router = APIRouter(prefix="/api/v1/tickets/{guid_ticket}/rating", tags=["ratings
     "",
     status_code=201,
     summary="Rate a closed ticket (its author, once)",
-    responses=responses(401, 403, 404, 409, 413, 422),
+    responses={**responses(400, 401, 403, 404, 409, 413, 422), **IDEMPOTENCY_RESPONSES},
 )
+@idempotent
 async def rate_ticket(
     action: Annotated[ActionRecord, Depends(Action("rate_ticket"))],
     guid_ticket: uuid.UUID,
