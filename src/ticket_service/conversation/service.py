@@ -15,7 +15,7 @@ Decisions (README "Conversation"):
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ticket_service.conversation import repository
 from ticket_service.conversation.models import Comment
 from ticket_service.conversation.schemas import CommentBody, CommentView, PersonRef
-from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from ticket_service.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
 from ticket_service.tickets import service as tickets
@@ -79,6 +79,20 @@ def comment_view(comment: Comment) -> CommentView:
         created_at=comment.created_at,
         edited_at=comment.edited_at,
     )
+
+
+def edit_refusal(comment: CommentView, user: User, now: datetime) -> AppError | None:
+    """Why `edit_comment` would refuse `user` an edit of `comment` at `now`, or None: for
+    front doors offering the edit form (the edit itself checks on the database clock)."""
+    if comment.author.discord_id != user.discord_id:
+        return NotYourComment()
+    if now >= comment.created_at + EDIT_WINDOW:
+        return EditWindowClosed(details={"window_minutes": int(EDIT_WINDOW.total_seconds() // 60)})
+    return None
+
+
+def may_edit(comment: CommentView, user: User, now: datetime) -> bool:
+    return edit_refusal(comment, user, now) is None
 
 
 async def add_comment(

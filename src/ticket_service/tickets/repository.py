@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, exists, or_, select
+from sqlalchemy import Row, Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
@@ -17,6 +17,7 @@ from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import Role, User
+from ticket_service.vocabulary import Status
 
 # Any select over tickets, whatever its columns.
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -32,6 +33,10 @@ class TicketFilters:
     assignee: str | None = None
     # "me": the tickets the caller follows.
     follower: str | None = None
+    # "me": the tickets of the services whose team the caller is on.
+    team: str | None = None
+    # Only the tickets still being worked (open, processing, waiting).
+    active: bool = False
     priority: str | None = None
     q: str | None = None
     created_after: datetime | None = None
@@ -44,6 +49,10 @@ def _following(user_id: int) -> Any:
     return exists().where(Follower.ticket_id == Ticket.id, Follower.user_id == user_id)
 
 
+def _teams_of(user_id: int) -> Select[int]:
+    return select(TeamMember.service_id).where(TeamMember.user_id == user_id)
+
+
 def visible_to(stmt: S, user: User) -> S:
     """The one visibility rule. An admin sees every ticket; an agent those of the services
     whose team they are on, those assigned to them, those they follow, and their own; an
@@ -52,7 +61,7 @@ def visible_to(stmt: S, user: User) -> S:
     if role is Role.admin:
         return stmt
     if role is Role.agent:
-        teams = select(TeamMember.service_id).where(TeamMember.user_id == user.id)
+        teams = _teams_of(user.id)
         return stmt.where(
             or_(
                 Ticket.author_id == user.id,
@@ -126,7 +135,15 @@ async def list_visible(
 
     Rows, not entities: a page is read-only, and building 50 tickets with their people
     as ORM objects cost more than the query itself."""
-    stmt = visible_to(_VIEW_COLUMNS, user)
+    stmt = apply_filters(visible_to(_VIEW_COLUMNS, user), user, filters)
+    stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
+    rows = (await session.execute(stmt)).all()
+    return rows[: filters.limit], len(rows) > filters.limit
+
+
+def apply_filters(stmt: S, user: User, filters: TicketFilters) -> S:
+    """The filters of a list (not the visibility, not the page): one definition for the
+    list and for the counts of the queue's views."""
     if filters.guid_ticket is not None:
         stmt = stmt.where(Ticket.id == filters.guid_ticket)
     if filters.author is not None:
@@ -155,11 +172,30 @@ async def list_visible(
         stmt = stmt.where(Ticket.created_at >= filters.created_after)
     if filters.created_before is not None:
         stmt = stmt.where(Ticket.created_at < filters.created_before)
+    if filters.team == "me":
+        stmt = stmt.where(Ticket.service_id.in_(_teams_of(user.id)))
+    if filters.active:
+        stmt = stmt.where(Ticket.status.in_([s.value for s in Status if not s.is_closed]))
     if filters.before_number is not None:
         stmt = stmt.where(Ticket.number < filters.before_number)
-    stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
-    rows = (await session.execute(stmt)).all()
-    return rows[: filters.limit], len(rows) > filters.limit
+    return stmt
+
+
+async def count_visible(
+    session: AsyncSession, user: User, views: Mapping[str, TicketFilters]
+) -> dict[str, int]:
+    """How many visible tickets each of `views` lists, in ONE query over the visible set:
+    `count(*) FILTER (WHERE <the view's filters>)` per view (paging fields are ignored)."""
+    if not views:
+        return {}
+    columns = []
+    for name, filters in views.items():
+        where = apply_filters(select(Ticket.id), user, filters).whereclause
+        counted = func.count() if where is None else func.count().filter(where)
+        columns.append(counted.label(name))
+    stmt = visible_to(select(*columns).select_from(Ticket), user)
+    row = (await session.execute(stmt)).one()
+    return {name: int(row._mapping[name]) for name in views}
 
 
 async def events_of(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -199,3 +200,14 @@ async def list_tickets(
     rows, more = await repository.list_visible(session, user, filters)
     tickets = ticket_rows_out(rows)
     return tickets, (tickets[-1].number if more and tickets else None)
+
+
+async def count_tickets(
+    session: AsyncSession, user: User, views: Mapping[str, TicketFilters]
+) -> dict[str, int]:
+    """How many visible tickets each named set of filters lists (the queue's counts), in
+    one query."""
+    for filters in views.values():
+        if filters.status is not None:
+            parse_status(filters.status)
+    return await repository.count_visible(session, user, views)
