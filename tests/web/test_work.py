@@ -290,3 +290,21 @@ async def test_admin_builds_a_team_and_sets_the_assignment_mode(
     removed = await post_form(browser, page, page + "/team/2002/remove", {})
     assert removed.status_code == 303
     assert "(2002" not in (await browser.get(page)).text
+
+
+async def test_a_poll_after_the_session_ended_sends_the_whole_page_to_sign_in(
+    browser: httpx.AsyncClient,
+) -> None:
+    ticket = await _employee_ticket(browser, "Сеанс истёк")
+    page = (await browser.get(ticket)).text
+    signed_out = await browser.post("/logout", data={"csrf_token": csrf_of(page)})
+    assert signed_out.status_code == 303
+    poll = await browser.get(
+        ticket + "/conversation",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver" + ticket},
+    )
+    assert poll.status_code == 204  # nothing swapped into the page...
+    assert poll.headers["hx-redirect"] == "/login?next=" + ticket  # ...the page goes instead
+    plain = await browser.get(ticket + "/conversation")
+    assert plain.status_code == 303
+    assert plain.headers["location"].startswith("/login?next=")
