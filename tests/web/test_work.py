@@ -308,3 +308,22 @@ async def test_a_poll_after_the_session_ended_sends_the_whole_page_to_sign_in(
     plain = await browser.get(ticket + "/conversation")
     assert plain.status_code == 303
     assert plain.headers["location"].startswith("/login?next=")
+
+
+async def test_unfollowing_the_last_way_in_goes_back_to_the_queue(
+    browser: httpx.AsyncClient,
+    other_browser: httpx.AsyncClient,
+    web_app: FastAPI,
+    client_for_api: httpx.AsyncClient,
+) -> None:
+    await _agent_on_general(web_app)
+    ticket = await _employee_ticket(browser, "Следить и уйти")
+    await demo_sign_in(other_browser, "agent")
+    assert (await post_form(other_browser, ticket, ticket + "/follow", {})).status_code == 303
+    admin = await auth_headers(web_app, "3001", Role.admin)
+    left = await client_for_api.delete(f"/api/v1/services/general/agents/{AGENT}", headers=admin)
+    assert left.status_code in (200, 204), left.text
+    assert (await other_browser.get(ticket)).status_code == 200  # following still lets in
+    gone = await post_form(other_browser, ticket, ticket + "/unfollow", {})
+    assert gone.headers["location"] == "/queue"
+    assert (await other_browser.get(ticket)).status_code == 404

@@ -198,16 +198,19 @@ async def count_visible(
     return {name: int(row._mapping[name]) for name in views}
 
 
+_actor = aliased(User)
+# Built once, like _WITH_PEOPLE: building it cost a tenth of a ticket page.
+_EVENTS = (
+    select(TicketEvent, _actor.discord_id)
+    .outerjoin(_actor, TicketEvent.actor_id == _actor.id)
+    .order_by(TicketEvent.id)
+)
+
+
 async def events_of(
     session: AsyncSession, ticket_id: uuid.UUID, with_staff_only: bool
 ) -> list[tuple[TicketEvent, str | None]]:
-    actor = aliased(User)
-    stmt = (
-        select(TicketEvent, actor.discord_id)
-        .outerjoin(actor, TicketEvent.actor_id == actor.id)
-        .where(TicketEvent.ticket_id == ticket_id)
-        .order_by(TicketEvent.id)
-    )
+    stmt = _EVENTS.where(TicketEvent.ticket_id == ticket_id)
     if not with_staff_only:
         stmt = stmt.where(TicketEvent.kind.not_in(STAFF_ONLY_KINDS))
     return [(event, discord_id) for event, discord_id in (await session.execute(stmt)).all()]
