@@ -29,6 +29,7 @@ from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.access import staff_on
+from ticket_service.tickets.models import Ticket
 from ticket_service.users.models import User, display_name
 from ticket_service.vocabulary import Status
 
@@ -142,10 +143,28 @@ async def list_comments(
 ) -> tuple[list[CommentView], int | None]:
     """The ticket's comments, oldest first; internal notes only for its staff. The second
     item is the last id when there is a next page (pass it as `after_id`)."""
-    if not 1 <= limit <= PAGE_MAX:
-        raise Unprocessable(f"limit must be 1..{PAGE_MAX}", details={"limit": limit})
+    _check_limit(limit)
     ticket = await tickets.get_ticket(session, user, guid_ticket)
     staff = await staff_on(session, user, ticket)
+    return await comments_of(session, ticket, staff, limit, after_id)
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= PAGE_MAX:
+        raise Unprocessable(f"limit must be 1..{PAGE_MAX}", details={"limit": limit})
+
+
+async def comments_of(
+    session: AsyncSession,
+    ticket: Ticket,
+    staff: bool,
+    limit: int = PAGE_MAX,
+    after_id: int | None = None,
+) -> tuple[list[CommentView], int | None]:
+    """`list_comments` of a ticket the caller already read (`get_ticket`) for a person whose
+    `staff_on` it is `staff` (internal notes only then): a page showing several parts asks
+    those once."""
+    _check_limit(limit)
     comments, more = await repository.page(session, ticket.id, staff, limit, after_id)
     views = [comment_view(c) for c in comments]
     return views, (views[-1].id if more and views else None)

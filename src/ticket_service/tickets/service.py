@@ -188,7 +188,14 @@ async def history(
     """The ticket's events (with the actor's Discord id), oldest first; the staff-only ones
     (internal notes, edits) only for the ticket's staff."""
     ticket = await get_ticket(session, user, guid)
-    staff = await staff_on(session, user, ticket)
+    return await history_of(session, ticket, await staff_on(session, user, ticket))
+
+
+async def history_of(
+    session: AsyncSession, ticket: Ticket, staff: bool
+) -> list[tuple[TicketEvent, str | None]]:
+    """`history` of a ticket the caller already read (`get_ticket`) for a person whose
+    `staff_on` it is `staff`: a page showing several parts asks those once."""
     return await repository.events_of(session, ticket.id, with_staff_only=staff)
 
 

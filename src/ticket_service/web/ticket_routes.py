@@ -23,6 +23,7 @@ from ticket_service.db import Session
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.tickets import service
 from ticket_service.tickets.access import staff_on
+from ticket_service.tickets.models import Ticket
 from ticket_service.tickets.repository import TicketFilters
 from ticket_service.tickets.schemas import TicketCreate
 from ticket_service.tickets.workflow import allowed_moves
@@ -118,15 +119,17 @@ async def create_ticket(
 COMMENT_PAGES = 5  # a page is conversation.service.PAGE_MAX comments
 
 
-async def conversation_context(current: Page, session: Session, guid: uuid.UUID) -> dict[str, Any]:
+async def conversation_context(
+    current: Page, session: Session, ticket: Ticket, staff: bool
+) -> dict[str, Any]:
     """The conversation as this person may read it (internal notes only for staff), and
     which of the messages they may still edit."""
     user = signed_user(current)
     comments: list[CommentView] = []
     after: int | None = None
     for _ in range(COMMENT_PAGES):
-        page_of, after = await conversation.list_comments(
-            session, user, guid, conversation.PAGE_MAX, after
+        page_of, after = await conversation.comments_of(
+            session, ticket, staff, conversation.PAGE_MAX, after
         )
         comments.extend(page_of)
         if after is None:
@@ -136,11 +139,19 @@ async def conversation_context(current: Page, session: Session, guid: uuid.UUID)
     return {"comments": comments, "comments_cut": after is not None, "editable": editable}
 
 
+async def seen_ticket(current: Page, session: Session, guid: uuid.UUID) -> tuple[Ticket, bool]:
+    """The ticket as this person may see it (404 otherwise), and whether they are its staff:
+    read once per page, then handed to each part."""
+    user = signed_user(current)
+    ticket = await service.get_ticket(session, user, guid)
+    return ticket, await staff_on(session, user, ticket)
+
+
 async def ticket_context(current: Page, session: Session, guid: uuid.UUID) -> dict[str, Any]:
     """Everything the ticket page shows, each part asked of the service that owns it."""
     context = await _activity_context(current, session, guid)
-    ticket, user = context["ticket"], signed_user(current)
-    context.update(await conversation_context(current, session, guid))
+    ticket, user, staff = context["ticket"], signed_user(current), context["staff"]
+    context.update(await conversation_context(current, session, ticket, staff))
     context["powers"] = await assignment.powers(session, user, ticket)
     context["team"] = (
         await assignment.team_of(session, ticket.service.slug) if context["powers"].assign else []
@@ -152,10 +163,9 @@ async def ticket_context(current: Page, session: Session, guid: uuid.UUID) -> di
 
 async def _activity_context(current: Page, session: Session, guid: uuid.UUID) -> dict[str, Any]:
     user = signed_user(current)
-    ticket = await service.get_ticket(session, user, guid)
-    staff = await staff_on(session, user, ticket)
+    ticket, staff = await seen_ticket(current, session, guid)
     moves = allowed_moves(Status(ticket.status), staff, is_author=ticket.author_id == user.id)
-    history = await service.history(session, user, guid)
+    history = await service.history_of(session, ticket, staff)
     return {"ticket": ticket, "staff": staff, "moves": moves, "history": history}
 
 

@@ -23,7 +23,7 @@ from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.models import Ticket
 from ticket_service.web.pages import Form, Page, UserPage, signed_user
-from ticket_service.web.ticket_routes import conversation_context, ticket_context
+from ticket_service.web.ticket_routes import conversation_context, seen_ticket, ticket_context
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,8 +40,8 @@ def _body_error(exc: Unprocessable) -> str:
 @router.get("/tickets/{guid}/conversation")
 async def conversation_part(current: UserPage, session: Session, guid: uuid.UUID) -> Response:
     """The messages of a ticket page, for htmx polling: new replies appear without a reload."""
-    context = await conversation_context(current, session, guid)
-    ticket = await _ticket_of(current, session, guid)
+    ticket, staff = await seen_ticket(current, session, guid)
+    context = await conversation_context(current, session, ticket, staff)
     return current.render("_comments.html", ticket=ticket, **context)
 
 
@@ -75,12 +75,13 @@ async def add_comment(
 
 async def _own_comment(
     current: Page, session: Session, guid: uuid.UUID, comment_id: int
-) -> CommentView:
-    context = await conversation_context(current, session, guid)
+) -> tuple[Ticket, CommentView]:
+    ticket, staff = await seen_ticket(current, session, guid)
+    context = await conversation_context(current, session, ticket, staff)
     comments: list[CommentView] = context["comments"]
     for comment in comments:
         if comment.id == comment_id:
-            return comment
+            return ticket, comment
     raise conversation.CommentNotFound()
 
 
@@ -89,11 +90,10 @@ async def edit_comment_form(
     current: UserPage, session: Session, guid: uuid.UUID, comment_id: CommentId
 ) -> Response:
     """The edit form of one's own message (the service refuses others' and late edits)."""
-    comment = await _own_comment(current, session, guid, comment_id)
+    ticket, comment = await _own_comment(current, session, guid, comment_id)
     refusal = conversation.edit_refusal(comment, signed_user(current), datetime.now(UTC))
     if refusal is not None:
         raise refusal
-    ticket = await _ticket_of(current, session, guid)
     return current.render(
         "comment_edit.html",
         ticket=ticket,
@@ -120,8 +120,7 @@ async def edit_comment(
             session, signed_user(current), guid, comment_id, body, action.guid_action
         )
     except Unprocessable as exc:
-        comment = await _own_comment(current, session, guid, comment_id)
-        ticket = await _ticket_of(current, session, guid)
+        ticket, comment = await _own_comment(current, session, guid, comment_id)
         errors = {"body": _body_error(exc)}
         return current.render(
             "comment_edit.html",
