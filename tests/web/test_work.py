@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event, select
 
 from tests.conversation.conftest import age_comment
 from tests.factories import auth_headers, join_team, open_ticket, token_for
 from tests.web.conftest import csrf_of, demo_sign_in, post_form
-from ticket_service.users.models import Role
+from ticket_service.tickets import service
+from ticket_service.users.models import Role, User
 from ticket_service.web.auth_routes import DEMO_PEOPLE
+from ticket_service.web.ticket_routes import queue_views
 
 AGENT = DEMO_PEOPLE[Role.agent][0]
 COUNT = re.compile(r'href="/queue\?view=(\w+)[^"]*"[^>]*>[^<]*<span class="count">(\d+)</span>')
@@ -327,3 +330,23 @@ async def test_unfollowing_the_last_way_in_goes_back_to_the_queue(
     gone = await post_form(other_browser, ticket, ticket + "/unfollow", {})
     assert gone.headers["location"] == "/queue"
     assert (await other_browser.get(ticket)).status_code == 404
+
+
+async def test_the_counts_of_every_view_are_one_query(web_app: FastAPI) -> None:
+    await _agent_on_general(web_app)
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    engine = web_app.state.engine.sync_engine
+    async with web_app.state.sessionmaker() as session:
+        agent = (await session.scalars(select(User).where(User.discord_id == AGENT))).one()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            counts = await service.count_tickets(session, agent, queue_views(None, None))
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert counts == dict.fromkeys(("my_services", "unassigned", "mine", "waiting", "all"), 0)
+    assert len(statements) == 1
+    assert statements[0].count("FILTER (WHERE") == 4  # "all" counts everything it sees
