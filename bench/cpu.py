@@ -6,7 +6,8 @@ app in this process and sends N requests (default 300) of each operation one aft
 through httpx's ASGI transport (no sockets, no uvicorn), after a warm-up. It prints the
 process CPU time per request, which stays comparable when the machine is busy where
 wall time does not. `live` (`GET /health/live`) is the floor: middleware, routing and the
-test client, no database.
+test client, no database. `page_queue` and `page_ticket` are the web UI's queue and a ticket
+page as the agent (who is on every team).
 
 PROFILE=<operation> also writes a pyinstrument call tree of that operation to
 bench/results/cpu-<operation>.txt. WEBHOOK=1 configures one webhook (to a closed port: the
@@ -56,6 +57,8 @@ def operations(
 ) -> dict[str, Request]:
     as_agent = {"Authorization": f"Bearer {agent}"}
     as_employee = {"Authorization": f"Bearer {employee}"}
+    # The web pages read the session cookie, as a browser sends it.
+    agent_page = {"Cookie": f"ts_session={agent}", "Accept": "text/html"}
     moves = itertools.count()
     opens = itertools.count()
     reads = itertools.count()
@@ -83,6 +86,10 @@ def operations(
             f"/api/v1/tickets/{pool[next(reads) % len(pool)]}", headers=as_agent
         ),
         "status": status,
+        "page_queue": lambda: client.get("/queue", headers=agent_page),
+        "page_ticket": lambda: client.get(
+            f"/tickets/{pool[next(reads) % len(pool)]}", headers=agent_page
+        ),
     }
 
 

@@ -8,10 +8,16 @@ so every event costs a delivery row and a job as in production), then measures e
 operation at each concurrency with wrk (bench/wrk/tickets.lua) or, without wrk, a Python
 load generator. Prints one table and writes it as JSON to bench/results/<timestamp>.json.
 
+The web UI's main pages (page_tickets: an employee's "Мои заявки", page_queue: the agents'
+queue with its counts, page_ticket: a ticket page as an agent) are measured against the
+service only (the bare app has no pages) at PAGE_CONNECTIONS concurrent users, each
+reported against the pages' target: p99 under 150 ms.
+
 Settings (environment, or make variables of the same name):
-SEED (100000), DURATION (15 s), WARMUP (3 s), CONNECTIONS ("32,128"), OPS
-("open,list,status,mixed"; also "get"), LOADGEN ("auto" | "wrk" | "python"), BENCH_LOGS
-(a directory to keep the servers' logs in).
+SEED (100000), DURATION (15 s), WARMUP (3 s), CONNECTIONS ("32,128"), PAGE_CONNECTIONS
+(16), OPS ("open,list,status,mixed,pages"; also "get"; "pages" = the three page_*
+operations), LOADGEN ("auto" | "wrk" | "python"), BENCH_LOGS (a directory to keep the
+servers' logs in).
 """
 
 # A load-test driver, not the service: it runs its own tools (wrk, our CLI) with fixed
@@ -46,6 +52,8 @@ LUA = BENCH / "wrk" / "tickets.lua"
 RESULTS = BENCH / "results"
 CLI = [sys.executable, "-m", "ticket_service.cli"]
 DATABASE = "ticket_bench"
+PAGE_OPS = ("page_tickets", "page_queue", "page_ticket")
+PAGE_P99_TARGET_MS = 150.0  # issue 14: pages answer in under 150 ms p99 at 16 users
 STATUS_POOL = 4000  # pre-seeded tickets the status operation cycles open <-> processing
 SERVICES = ("general", "it", "hr", "office", "facilities")
 EMPLOYEES = 1000
@@ -370,6 +378,9 @@ async def _python_load(
 
     agent = {"Authorization": f"Bearer {tokens['agent']}"}
     employee = {"Authorization": f"Bearer {tokens['employee']}"}
+    # The pages read the session cookie, as a browser sends it.
+    agent_page = {"Cookie": f"ts_session={tokens['agent']}", "Accept": "text/html"}
+    employee_page = {"Cookie": f"ts_session={tokens['page_employee']}", "Accept": "text/html"}
     body = {"text": "Bench: не работает VPN\nС утра не подключается из дома.", "service": "general"}
     latencies: list[float] = []
     errors = 0
@@ -396,6 +407,14 @@ async def _python_load(
                     elif kind == "get":
                         resp = await client.get(
                             f"/api/v1/tickets/{random.choice(pool)}", headers=agent
+                        )
+                    elif kind == "page_tickets":
+                        resp = await client.get("/tickets", headers=employee_page)
+                    elif kind == "page_queue":
+                        resp = await client.get("/queue", headers=agent_page)
+                    elif kind == "page_ticket":
+                        resp = await client.get(
+                            f"/tickets/{random.choice(pool)}", headers=agent_page
                         )
                     else:
                         guid = slice_[step % len(slice_)]
@@ -486,7 +505,24 @@ def rss_of(root_pid: int) -> list[tuple[int, float]]:
     return out
 
 
+def page_table(results: list[Result]) -> str:
+    """The web pages against their target (p99 < PAGE_P99_TARGET_MS)."""
+    lines = [
+        f"| page | users | rps | p50 ms | p99 ms | errors | p99 < {PAGE_P99_TARGET_MS:.0f} ms |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        if r.operation in PAGE_OPS:
+            verdict = "yes" if r.p99_ms < PAGE_P99_TARGET_MS and not r.errors else "NO"
+            lines.append(
+                f"| {r.operation} | {r.connections} | {r.rps:.0f} | {r.p50_ms:.1f} | "
+                f"{r.p99_ms:.1f} | {r.errors} | {verdict} |"
+            )
+    return "\n".join(lines)
+
+
 def table(results: list[Result]) -> str:
+    results = [r for r in results if r.operation not in PAGE_OPS]
     bare = {(r.operation, r.connections): r for r in results if r.target == "bare"}
     lines = [
         "| operation | conns | rps | p50 ms | p99 ms | errors "
@@ -516,18 +552,16 @@ def main() -> int:
     connections = [
         int(c) for c in (os.environ.get("CONNECTIONS") or "32,128").replace(" ", "").split(",") if c
     ]
-    ops = [
-        o
-        for o in (os.environ.get("OPS") or "open,list,status,mixed").replace(" ", "").split(",")
-        if o
-    ]
+    page_connections = env_int("PAGE_CONNECTIONS", 16)
+    asked = (os.environ.get("OPS") or "open,list,status,mixed,pages").replace(" ", "").split(",")
+    ops = [op for o in asked if o for op in (PAGE_OPS if o == "pages" else (o,))]
     loadgen = os.environ.get("LOADGEN", "auto") or "auto"
     if loadgen == "auto":
         loadgen = "wrk" if shutil.which("wrk") else "python"
     started = time.monotonic()
     say(
         f"SEED={seed_n} DURATION={duration:.0f}s WARMUP={warmup:.0f}s "
-        f"CONNECTIONS={connections} OPS={ops}"
+        f"CONNECTIONS={connections} PAGE_CONNECTIONS={page_connections} OPS={ops}"
     )
     if loadgen == "wrk":
         say("load generator: wrk (2 threads)")
@@ -565,8 +599,18 @@ def main() -> int:
         agent = mint(env, "900000000000000001", "agent")
         on_every_team(database_url, "900000000000000001")
         employee = mint(env, "900000000000000002", "employee")
-        tokens = {"agent": agent["access_token"], "employee": employee["access_token"]}
-        env.update(BENCH_AGENT_TOKEN=tokens["agent"], BENCH_EMPLOYEE_TOKEN=tokens["employee"])
+        # "Мои заявки" of a seeded employee, who has SEED / EMPLOYEES tickets of their own.
+        page_employee = mint(env, "700000000000000001", "employee")
+        tokens = {
+            "agent": agent["access_token"],
+            "employee": employee["access_token"],
+            "page_employee": page_employee["access_token"],
+        }
+        env.update(
+            BENCH_AGENT_TOKEN=tokens["agent"],
+            BENCH_EMPLOYEE_TOKEN=tokens["employee"],
+            BENCH_PAGE_EMPLOYEE_TOKEN=tokens["page_employee"],
+        )
         bare_tokens = {
             tokens["agent"]: [user_id(database_url, "900000000000000001"), "900000000000000001"],
             tokens["employee"]: [user_id(database_url, "900000000000000002"), "900000000000000002"],
@@ -621,8 +665,11 @@ def main() -> int:
         }
         results: list[Result] = []
         for op in ops:
-            for conns in connections:
+            is_page = op in PAGE_OPS
+            for conns in [page_connections] if is_page else connections:
                 for target, base in targets.items():
+                    if is_page and target == "bare":
+                        continue  # the reference app serves no pages
                     if warmup > 0:
                         reset_pool(database_url, pool)
                         measure(loadgen, base, op, conns, warmup, pool, pool_file, tokens, env)
@@ -682,6 +729,9 @@ def main() -> int:
     print()
     print(table(results))
     print()
+    if any(r.operation in PAGE_OPS for r in results):
+        print(page_table(results))
+        print()
     print(
         f"{loadgen} load generator on the same {os.cpu_count()}-core machine as the servers; "
         f"wall time {wall:.0f} s"
@@ -698,6 +748,7 @@ def main() -> int:
                 "load_generator": loadgen,
                 "cpu_count": os.cpu_count(),
                 "results": [asdict(r) for r in results],
+                "page_p99_target_ms": PAGE_P99_TARGET_MS,
                 "rss_mib": {
                     k: [{"pid": p, "rss_mib": round(m, 1)} for p, m in v] for k, v in rss.items()
                 },

@@ -1,7 +1,10 @@
 -- One wrk script for every operation of the benchmark (bench/run.py drives it):
 --   wrk -t2 -c32 -d15s -s bench/wrk/tickets.lua http://127.0.0.1:8000 -- <op> <pool file> <threads>
--- op: open | list | status | get | mixed (60 % list, 20 % open, 15 % status, 5 % get).
--- Tokens come from BENCH_AGENT_TOKEN (list, status, get) and BENCH_EMPLOYEE_TOKEN (open).
+-- op: open | list | status | get | mixed (60 % list, 20 % open, 15 % status, 5 % get),
+-- or a web page: page_tickets (an employee's list) | page_queue | page_ticket (as the agent).
+-- Tokens come from BENCH_AGENT_TOKEN (list, status, get, the agent's pages),
+-- BENCH_EMPLOYEE_TOKEN (open) and BENCH_PAGE_EMPLOYEE_TOKEN (page_tickets); pages send them
+-- as the session cookie, as a browser does.
 -- The pool file holds one pre-seeded ticket guid a line, all 'open' at the start of a run.
 -- Each thread walks its own slice of the pool in order: the first pass moves every ticket
 -- to processing, the next back to open, and so on, so no two requests race on a ticket.
@@ -17,6 +20,7 @@ end
 
 local agent = os.getenv("BENCH_AGENT_TOKEN")
 local employee = os.getenv("BENCH_EMPLOYEE_TOKEN")
+local page_employee = os.getenv("BENCH_PAGE_EMPLOYEE_TOKEN")
 local op, pool, slice, next_status = "list", {}, {}, 0
 
 function init(args)
@@ -56,6 +60,10 @@ local function do_get()
   return wrk.format("GET", "/api/v1/tickets/" .. guid, headers(agent, false))
 end
 
+local function page(path, token)
+  return wrk.format("GET", path, { ["Cookie"] = "ts_session=" .. token, ["Accept"] = "text/html" })
+end
+
 local function do_status()
   local n = #slice
   local guid = slice[(next_status % n) + 1]
@@ -78,6 +86,9 @@ function request()
   elseif op == "list" then return do_list()
   elseif op == "get" then return do_get()
   elseif op == "status" then return do_status()
+  elseif op == "page_tickets" then return page("/tickets", page_employee)
+  elseif op == "page_queue" then return page("/queue", agent)
+  elseif op == "page_ticket" then return page("/tickets/" .. pool[math.random(#pool)], agent)
   end
   local r = math.random(100)
   if r <= 60 then return do_list()

@@ -92,7 +92,7 @@ def test_agent_works_the_queue(site: Site, new_page: Any) -> None:
     expect(page.locator("#activity")).to_contain_text("Выполнена")
     screenshot(page, "ticket_agent")
     check_axe(page)
-    page.goto(site.url("/queue?view=mine"))
+    page.goto(site.url("/queue?view=all"))
     expect(page.get_by_role("link", name="Сломался принтер на 3 этаже")).to_be_visible()
     assert page.csp_errors == []
 

@@ -4,6 +4,7 @@ followers, agents' availability. Services flush; the request commits."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -244,6 +245,33 @@ async def assign_on_open(
     """Hand a just-opened ticket to the member `pick_on_open` chose, and move their turn."""
     await repository.mark_assigned(session, ticket.service_id, assignee.id)
     await assign(session, ticket, assignee, None, guid_action)
+
+
+@dataclass(frozen=True)
+class Powers:
+    """What a person may do about a ticket's assignment and following right now: for front
+    doors that offer only the buttons that will work (each action checks again)."""
+
+    claim: bool
+    assign: bool
+    follow: bool
+    following: bool
+
+
+async def powers(session: AsyncSession, user: User, ticket: Ticket) -> Powers:
+    """The same rules as `claim`, `assign_to` and `follow`, asked without acting."""
+    is_open = not Status(ticket.status).is_closed
+    member = user.role_enum.is_staff and await repository.is_member(
+        session, ticket.service_id, user.id
+    )
+    following = await is_following(session, user, ticket)
+    may_follow = following or await access.staff_on(session, user, ticket, counting_following=False)
+    return Powers(
+        claim=is_open and member and ticket.assignee_id is None,
+        assign=is_open and (member or user.role_enum is Role.admin),
+        follow=may_follow,
+        following=following,
+    )
 
 
 # --- followers ---------------------------------------------------------------------------

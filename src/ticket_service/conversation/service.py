@@ -15,7 +15,7 @@ Decisions (README "Conversation"):
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,11 +24,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ticket_service.conversation import repository
 from ticket_service.conversation.models import Comment
 from ticket_service.conversation.schemas import CommentBody, CommentView, PersonRef
-from ticket_service.errors import Conflict, Forbidden, NotFound, Unprocessable
+from ticket_service.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
 from ticket_service.kit.preconditions import Condition, check_if_match, comment_etag
 from ticket_service.tickets import service as tickets
+from ticket_service.tickets.models import Ticket
 from ticket_service.users.models import User, display_name
 from ticket_service.vocabulary import Status
 
@@ -87,6 +88,20 @@ def comment_view(comment: Comment) -> CommentView:
     )
 
 
+def edit_refusal(comment: CommentView, user: User, now: datetime) -> AppError | None:
+    """Why `edit_comment` would refuse `user` an edit of `comment` at `now`, or None: for
+    front doors offering the edit form (the edit itself checks on the database clock)."""
+    if comment.author.discord_id != user.discord_id:
+        return NotYourComment()
+    if now >= comment.created_at + EDIT_WINDOW:
+        return EditWindowClosed(details={"window_minutes": int(EDIT_WINDOW.total_seconds() // 60)})
+    return None
+
+
+def may_edit(comment: CommentView, user: User, now: datetime) -> bool:
+    return edit_refusal(comment, user, now) is None
+
+
 async def add_comment(
     session: AsyncSession,
     user: User,
@@ -133,9 +148,27 @@ async def list_comments(
 ) -> tuple[list[CommentView], int | None]:
     """The ticket's comments, oldest first; internal notes only for its staff. The second
     item is the last id when there is a next page (pass it as `after_id`)."""
+    _check_limit(limit)
+    ticket, staff = await tickets.get_ticket_as(session, user, guid_ticket)
+    return await comments_of(session, ticket, staff, limit, after_id)
+
+
+def _check_limit(limit: int) -> None:
     if not 1 <= limit <= PAGE_MAX:
         raise Unprocessable(f"limit must be 1..{PAGE_MAX}", details={"limit": limit})
-    ticket, staff = await tickets.get_ticket_as(session, user, guid_ticket)
+
+
+async def comments_of(
+    session: AsyncSession,
+    ticket: Ticket,
+    staff: bool,
+    limit: int = PAGE_MAX,
+    after_id: int | None = None,
+) -> tuple[list[CommentView], int | None]:
+    """`list_comments` of a ticket the caller already read (`get_ticket_as`) for a person whose
+    `staff_on` it is `staff` (internal notes only then): a page showing several parts asks
+    those once."""
+    _check_limit(limit)
     comments, more = await repository.page(session, ticket.id, staff, limit, after_id)
     views = [comment_view(c) for c in comments]
     return views, (views[-1].id if more and views else None)

@@ -48,6 +48,13 @@ async def ticket_filters(
     follower: Annotated[
         Literal["me"] | None, Query(description="`me`: the tickets you follow")
     ] = None,
+    team: Annotated[
+        Literal["me"] | None,
+        Query(description="`me`: the tickets of the services whose team you are on"),
+    ] = None,
+    active: Annotated[
+        bool, Query(description="`true`: only tickets still being worked (not closed)")
+    ] = False,
     priority: Priority | None = None,
     q: Annotated[
         StorableStr | None, Query(max_length=200, description="Text search in title and text")
@@ -65,6 +72,8 @@ async def ticket_filters(
         service=service,
         assignee=assignee,
         follower=follower,
+        team=team,
+        active=active,
         priority=priority,
         q=q,
         created_after=created_after,
@@ -82,5 +91,5 @@ def filter_params(filters: TicketFilters) -> dict[str, object]:
     return {
         key: str(value) if not isinstance(value, int) else value
         for key, value in vars(filters).items()
-        if value is not None
+        if value is not None and value is not False
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from ticket_service.ratings.models import TicketRating
 from ticket_service.tickets.access import Viewer, following, staff_clause
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import Role, User
+from ticket_service.vocabulary import Status
 
 # Any select over tickets, whatever its columns.
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -36,12 +37,20 @@ class TicketFilters:
     assignee: str | None = None
     # "me": the tickets the caller follows.
     follower: str | None = None
+    # "me": the tickets of the services whose team the caller is on.
+    team: str | None = None
+    # Only the tickets still being worked (open, processing, waiting).
+    active: bool = False
     priority: str | None = None
     q: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
     limit: int = 50
     before_number: int | None = None
+
+
+def _teams_of(viewer: Viewer) -> Select[int]:
+    return select(TeamMember.service_id).where(TeamMember.user_id == viewer)
 
 
 def visible_to(stmt: S, user: User) -> S:
@@ -55,7 +64,7 @@ def _visible(stmt: S, role: Role, viewer: Viewer) -> S:
     if role is Role.admin:
         return stmt
     if role is Role.agent:
-        teams = select(TeamMember.service_id).where(TeamMember.user_id == viewer)
+        teams = _teams_of(viewer)
         return stmt.where(
             or_(
                 Ticket.author_id == viewer,
@@ -173,7 +182,15 @@ async def list_visible(
 
     Rows, not entities: a page is read-only, and building 50 tickets with their people
     as ORM objects cost more than the query itself."""
-    stmt = visible_to(_VIEW_COLUMNS, user)
+    stmt = apply_filters(visible_to(_VIEW_COLUMNS, user), user, filters)
+    stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
+    rows = (await session.execute(stmt)).all()
+    return rows[: filters.limit], len(rows) > filters.limit
+
+
+def apply_filters(stmt: S, user: User, filters: TicketFilters) -> S:
+    """The filters of a list (not the visibility, not the page): one definition for the
+    list and for the counts of the queue's views."""
     if filters.guid_ticket is not None:
         stmt = stmt.where(Ticket.id == filters.guid_ticket)
     if filters.author is not None:
@@ -202,23 +219,45 @@ async def list_visible(
         stmt = stmt.where(Ticket.created_at >= filters.created_after)
     if filters.created_before is not None:
         stmt = stmt.where(Ticket.created_at < filters.created_before)
+    if filters.team == "me":
+        stmt = stmt.where(Ticket.service_id.in_(_teams_of(user.id)))
+    if filters.active:
+        stmt = stmt.where(Ticket.status.in_([s.value for s in Status if not s.is_closed]))
     if filters.before_number is not None:
         stmt = stmt.where(Ticket.number < filters.before_number)
-    stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
-    rows = (await session.execute(stmt)).all()
-    return rows[: filters.limit], len(rows) > filters.limit
+    return stmt
+
+
+async def count_visible(
+    session: AsyncSession, user: User, views: Mapping[str, TicketFilters]
+) -> dict[str, int]:
+    """How many visible tickets each of `views` lists, in ONE query over the visible set:
+    `count(*) FILTER (WHERE <the view's filters>)` per view (paging fields are ignored)."""
+    if not views:
+        return {}
+    columns = []
+    for name, filters in views.items():
+        where = apply_filters(select(Ticket.id), user, filters).whereclause
+        counted = func.count() if where is None else func.count().filter(where)
+        columns.append(counted.label(name))
+    stmt = visible_to(select(*columns).select_from(Ticket), user)
+    row = (await session.execute(stmt)).one()
+    return {name: int(row._mapping[name]) for name in views}
+
+
+_actor = aliased(User)
+# Built once, like _WITH_PEOPLE: building it cost a tenth of a ticket page.
+_EVENTS = (
+    select(TicketEvent, _actor.discord_id)
+    .outerjoin(_actor, TicketEvent.actor_id == _actor.id)
+    .order_by(TicketEvent.id)
+)
 
 
 async def events_of(
     session: AsyncSession, ticket_id: uuid.UUID, with_staff_only: bool
 ) -> list[tuple[TicketEvent, str | None]]:
-    actor = aliased(User)
-    stmt = (
-        select(TicketEvent, actor.discord_id)
-        .outerjoin(actor, TicketEvent.actor_id == actor.id)
-        .where(TicketEvent.ticket_id == ticket_id)
-        .order_by(TicketEvent.id)
-    )
+    stmt = _EVENTS.where(TicketEvent.ticket_id == ticket_id)
     if not with_staff_only:
         stmt = stmt.where(TicketEvent.kind.not_in(STAFF_ONLY_KINDS))
     return [(event, discord_id) for event, discord_id in (await session.execute(stmt)).all()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -206,6 +207,14 @@ async def history(
     """The ticket's events (with the actor's Discord id), oldest first; the staff-only ones
     (internal notes, edits) only for the ticket's staff."""
     ticket, staff = await get_ticket_as(session, user, guid)
+    return await history_of(session, ticket, staff)
+
+
+async def history_of(
+    session: AsyncSession, ticket: Ticket, staff: bool
+) -> list[tuple[TicketEvent, str | None]]:
+    """`history` of a ticket the caller already read (`get_ticket_as`) for a person whose
+    `staff_on` it is `staff`: a page showing several parts asks those once."""
     return await repository.events_of(session, ticket.id, with_staff_only=staff)
 
 
@@ -217,3 +226,14 @@ async def list_tickets(
     rows, more = await repository.list_visible(session, user, filters)
     tickets = ticket_rows_out(rows)
     return tickets, (tickets[-1].number if more and tickets else None)
+
+
+async def count_tickets(
+    session: AsyncSession, user: User, views: Mapping[str, TicketFilters]
+) -> dict[str, int]:
+    """How many visible tickets each named set of filters lists (the queue's counts), in
+    one query."""
+    for filters in views.values():
+        if filters.status is not None:
+            parse_status(filters.status)
+    return await repository.count_visible(session, user, views)

@@ -12,10 +12,15 @@ STATIC = Path(__file__).parent / "static"
 
 
 def install_web(app: FastAPI) -> None:
-    from ticket_service.web import admin_routes, auth_routes, ticket_routes
+    from ticket_service.web import admin_routes, auth_routes, ticket_routes, work_routes
     from ticket_service.web.errors import install_error_pages
 
-    for router in (auth_routes.router, ticket_routes.router, admin_routes.router):
+    for router in (
+        auth_routes.router,
+        ticket_routes.router,
+        work_routes.router,
+        admin_routes.router,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)

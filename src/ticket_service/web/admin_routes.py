@@ -12,8 +12,10 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from ticket_service.assignment import service as assignment
 from ticket_service.catalog import repository as catalog_repository
 from ticket_service.catalog import service as catalog
+from ticket_service.catalog.models import AssignmentMode
 from ticket_service.catalog.schemas import (
     NULLABLE_FIELDS,
     SLUG_PATTERN,
@@ -74,6 +76,7 @@ async def _service_form(
     values: dict[str, Any] | None,
     errors: dict[str, str],
     status_code: int = 200,
+    team_values: dict[str, str] | None = None,
 ) -> Response:
     service = await catalog_repository.by_slug(session, slug)
     if service is None:
@@ -83,6 +86,7 @@ async def _service_form(
             "name": service.name,
             "description": service.description,
             "notify_emails": "\n".join(service.notify_emails or []),
+            "assignment": service.assignment,
         }
     return current.render(
         "admin/service.html",
@@ -90,6 +94,9 @@ async def _service_form(
         values=values,
         errors=errors,
         status_code=status_code,
+        team=await assignment.team_with_turns(session, slug),
+        modes=list(AssignmentMode),
+        team_values=team_values or {},
     )
 
 
@@ -105,6 +112,7 @@ def _update_from(fields: dict[str, str]) -> dict[str, Any]:
         "name": fields.get("name", ""),
         "description": fields.get("description", ""),
         "is_active": fields.get("is_active") == "on",
+        "assignment": fields.get("assignment") or None,
         "notify_emails": [
             line.strip() for line in fields.get("notify_emails", "").splitlines() if line.strip()
         ],
@@ -126,12 +134,16 @@ async def update_service(
     slug: SlugPath,
 ) -> Response:
     changes = _update_from(fields)
-    values = {k: fields.get(k, "") for k in ("name", "description", "notify_emails")}
+    values = {k: fields.get(k, "") for k in ("name", "description", "notify_emails", "assignment")}
     try:
         data = ServiceUpdate(**changes)
     except ValidationError as exc:
         return await _service_form(current, session, slug, values, field_errors(exc), 422)
-    params: dict[str, object] = {"slug": slug, "is_active": data.is_active}
+    params: dict[str, object] = {
+        "slug": slug,
+        "is_active": data.is_active,
+        "assignment": data.assignment.value if data.assignment else None,
+    }
     params.update({k: "***" for k in NULLABLE_FIELDS if changes.get(k)})
     params["notify_emails"] = [mask_email(a) for a in data.notify_emails or []]
     action.set_params(params)
@@ -141,6 +153,41 @@ async def update_service(
         field = str((exc.details or {}).get("field", "form"))
         return await _service_form(current, session, slug, values, {field: "url_refused"}, 422)
     return current.redirect(f"/admin/services/{slug}?saved=1")
+
+
+@router.post("/services/{slug}/team")
+async def add_team_member(
+    action: Annotated[ActionRecord, Depends(Action("add_agent"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+    slug: SlugPath,
+) -> Response:
+    """Put an agent or admin (by Discord id) on the service's team."""
+    discord_id = fields.get("discord_id", "").strip()
+    action.set_params({"slug": slug, "discord_id": discord_id})
+    try:
+        await assignment.add_member(session, slug, discord_id)
+    except (assignment.UserNotFound, assignment.NotStaff) as exc:  # an unknown service: 404
+        errors = {"discord_id": exc.code}
+        values = {"discord_id": discord_id}
+        return await _service_form(current, session, slug, None, errors, 422, values)
+    return current.redirect(f"/admin/services/{slug}?saved=1#team-h")
+
+
+@router.post("/services/{slug}/team/{discord_id}/remove")
+async def remove_team_member(
+    action: Annotated[ActionRecord, Depends(Action("remove_agent"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+    slug: SlugPath,
+    discord_id: DiscordIdPath,
+) -> Response:
+    """Take somebody off the team; their assigned tickets stay theirs until reassigned."""
+    action.set_params({"slug": slug, "discord_id": discord_id})
+    await assignment.remove_member(session, slug, discord_id)
+    return current.redirect(f"/admin/services/{slug}?saved=1#team-h")
 
 
 @router.get("/people")

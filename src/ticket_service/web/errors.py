@@ -107,6 +107,14 @@ def install_error_pages(app: FastAPI) -> None:
         error = cast(AppError, exc)
         if isinstance(error, LoginRequired):
             page = _page(request)
+            if request.headers.get("hx-request") == "true":
+                # A poll of a part of the page: a redirect would be followed by the browser's
+                # request and the sign-in page swapped into the part. htmx sends the whole
+                # page to sign in instead, and back to the page afterwards.
+                current = urlsplit(request.headers.get("hx-current-url", ""))
+                back = safe_next(current.path + (f"?{current.query}" if current.query else ""))
+                response = Response(status_code=204, headers={"HX-Redirect": login_url(back)})
+                return page.finish(response)
             return page.redirect(login_url(_back_after_login(request)))
         return error_page(request, error.status_code, error.code)
 

@@ -7,19 +7,24 @@ tickets.workflow, tickets.access), the same ones the API calls.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from ticket_service.assignment import service as assignment
 from ticket_service.catalog import repository as catalog
+from ticket_service.conversation import service as conversation
+from ticket_service.conversation.schemas import CommentView
 from ticket_service.db import Session
 from ticket_service.errors import Unprocessable
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.ratings import service as ratings
 from ticket_service.tickets import service
-from ticket_service.tickets.access import staff_on
+from ticket_service.tickets.models import Ticket
 from ticket_service.tickets.repository import TicketFilters
 from ticket_service.tickets.schemas import TicketCreate
 from ticket_service.tickets.workflow import allowed_moves
@@ -30,8 +35,6 @@ from ticket_service.web.pages import AnyPage, Form, Page, StaffPage, UserPage, s
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 25
-# The agents' queue: one view = one set of filters of the same list the API serves.
-QUEUE_VIEWS = ("open", "mine", "processing", "waiting", "all")
 
 StatusQuery = Annotated[Status | None, Query()]
 Search = Annotated[str | None, Query(max_length=200)]
@@ -114,12 +117,55 @@ async def create_ticket(
     return current.redirect(f"/tickets/{ticket.id}")
 
 
-async def _ticket_context(current: Page, session: Session, guid: uuid.UUID) -> dict[str, Any]:
+COMMENT_PAGES = 5  # a page is conversation.service.PAGE_MAX comments
+
+
+async def conversation_context(
+    current: Page, session: Session, ticket: Ticket, staff: bool
+) -> dict[str, Any]:
+    """The conversation as this person may read it (internal notes only for staff), and
+    which of the messages they may still edit."""
     user = signed_user(current)
-    ticket = await service.get_ticket(session, user, guid)
-    staff = await staff_on(session, user, ticket)
+    comments: list[CommentView] = []
+    after: int | None = None
+    for _ in range(COMMENT_PAGES):
+        page_of, after = await conversation.comments_of(
+            session, ticket, staff, conversation.PAGE_MAX, after
+        )
+        comments.extend(page_of)
+        if after is None:
+            break
+    now = datetime.now(UTC)
+    editable = {c.id for c in comments if conversation.may_edit(c, user, now)}
+    return {"comments": comments, "comments_cut": after is not None, "editable": editable}
+
+
+async def seen_ticket(current: Page, session: Session, guid: uuid.UUID) -> tuple[Ticket, bool]:
+    """The ticket as this person may see it (404 otherwise), and whether they are its staff:
+    read once per page, then handed to each part."""
+    user = signed_user(current)
+    return await service.get_ticket_as(session, user, guid)
+
+
+async def ticket_context(current: Page, session: Session, guid: uuid.UUID) -> dict[str, Any]:
+    """Everything the ticket page shows, each part asked of the service that owns it."""
+    context = await _activity_context(current, session, guid)
+    ticket, user, staff = context["ticket"], signed_user(current), context["staff"]
+    context.update(await conversation_context(current, session, ticket, staff))
+    context["powers"] = await assignment.powers(session, user, ticket)
+    context["team"] = (
+        await assignment.team_of(session, ticket.service.slug) if context["powers"].assign else []
+    )
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    return context
+
+
+async def _activity_context(current: Page, session: Session, guid: uuid.UUID) -> dict[str, Any]:
+    user = signed_user(current)
+    ticket, staff = await seen_ticket(current, session, guid)
     moves = allowed_moves(Status(ticket.status), staff, is_author=ticket.author_id == user.id)
-    history = await service.history(session, user, guid)
+    history = await service.history_of(session, ticket, staff)
     return {"ticket": ticket, "staff": staff, "moves": moves, "history": history}
 
 
@@ -127,14 +173,14 @@ async def _ticket_context(current: Page, session: Session, guid: uuid.UUID) -> d
 async def ticket_page(current: UserPage, session: Session, guid: uuid.UUID) -> Response:
     """A ticket: its fields, the buttons of the moves the workflow allows this person, the
     history; the activity part reloads itself (htmx) so others' changes appear."""
-    context = await _ticket_context(current, session, guid)
+    context = await ticket_context(current, session, guid)
     return current.render("ticket.html", **context)
 
 
 @router.get("/tickets/{guid}/activity")
 async def ticket_activity(current: UserPage, session: Session, guid: uuid.UUID) -> Response:
     """The part of the ticket page that changes (status, moves, history), for htmx polling."""
-    context = await _ticket_context(current, session, guid)
+    context = await _activity_context(current, session, guid)
     return current.render("_activity.html", **context)
 
 
@@ -180,7 +226,7 @@ async def rate(
         )
     except Unprocessable as exc:
         errors = {str(e["loc"][0]): _rating_error(e["type"], score) for e in exc.details}
-        context = await _ticket_context(current, session, guid)
+        context = await ticket_context(current, session, guid)
         return current.render("ticket.html", status_code=422, rating_errors=errors, **context)
     return current.redirect(f"/tickets/{guid}")
 
@@ -192,32 +238,59 @@ def _rating_error(kind: str, score: str) -> str:
     return "choice" if score else "required"
 
 
+def queue_views(service_slug: str | None, q: str | None) -> dict[str, TicketFilters]:
+    """The queue's views, each a set of filters of the list the API serves (its query in a
+    comment), narrowed by the chosen service and search text. One table for the lists and
+    for their counts.
+
+    SLA (the `sla` branch adds `sla=at_risk|breached` and `sort=due` to list_tickets): an
+    "at risk" and a "breached" view are one entry each here (TicketFilters(sla=...,
+    active=True)) plus their label in queue.html, and `sort="due"` becomes every view's
+    order."""
+
+    def narrow(**only: Any) -> TicketFilters:
+        return TicketFilters(service=service_slug, q=q, limit=PAGE_SIZE, **only)
+
+    return {
+        # ?team=me&active=true
+        "my_services": narrow(team="me", active=True),
+        # ?assignee=none&active=true
+        "unassigned": narrow(assignee="none", active=True),
+        # ?assignee=me&active=true
+        "mine": narrow(assignee="me", active=True),
+        # ?status=waiting
+        "waiting": narrow(status=Status.waiting.value),
+        # no filter: everything visible, closed ones too
+        "all": narrow(),
+    }
+
+
+QUEUE_VIEWS = tuple(queue_views(None, None))
+ViewQuery = Annotated[str, Query(pattern="^(" + "|".join(QUEUE_VIEWS) + ")$")]
+
+
 @router.get("/queue")
 async def queue(
     current: StaffPage,
     session: Session,
-    view: Annotated[str, Query(pattern="^(" + "|".join(QUEUE_VIEWS) + ")$")] = "open",
+    view: ViewQuery = "my_services",
     service_slug: Annotated[str | None, Query(alias="service", max_length=64)] = None,
     q: Search = None,
     before: Before = None,
 ) -> Response:
-    """The agents' queue: a view (new, mine, in progress, waiting, all) and a service."""
+    """The agents' queue: a view (my services, unassigned, mine, waiting, all) with the
+    count of each, narrowed by service and search text."""
     user = signed_user(current)
-    status = {"open": Status.open, "processing": Status.processing, "waiting": Status.waiting}
-    filters = TicketFilters(
-        status=status[view].value if view in status else None,
-        assignee=user.discord_id if view == "mine" else None,
-        service=_blank(service_slug),
-        q=_blank(q),
-        limit=PAGE_SIZE,
-        before_number=before,
-    )
+    views = queue_views(_blank(service_slug), _blank(q))
+    filters = replace(views[view], before_number=before)
     tickets, last = await service.list_tickets(session, user, filters)
+    counts = await service.count_tickets(session, user, views)
     services = await catalog.all_services(session, include_inactive=True)
     return current.render(
         "queue.html",
         tickets=tickets,
         views=QUEUE_VIEWS,
+        counts=counts,
         view=view,
         services=services,
         service=service_slug or "",
