@@ -51,11 +51,19 @@ async def test_a_member_acts_and_their_role_follows_the_guild(discord_app: Disco
     ticket = (await d.client.get(f"/api/v1/tickets/{guid}", headers=author)).json()
     assert ticket["status"] == "open"
 
-    # Given the agent role in Discord meanwhile: the next DM press maps it, as sign-in does.
+    # Closed again, and given the agent role in Discord meanwhile: the next DM press (the
+    # rating) maps it, as sign-in does.
+    agent = await auth_headers(d.app, "2001", Role.agent)
+    closed = await d.client.post(
+        f"/api/v1/tickets/{guid}/status", json={"status": "closed_success"}, headers=agent
+    )
+    assert closed.is_success, closed.text
     d.api.member_roles["1001"] = [AGENT_ROLE]
     rate = {"custom_id": f"ticket:rate:{guid}", "component_type": 3, "values": ["5"]}
     await d.answer(interaction(3, rate, dm_user="1001"))
     assert sql_role("1001") == "agent"
+    ticket = (await d.client.get(f"/api/v1/tickets/{guid}", headers=author)).json()
+    assert ticket["rating"]["score"] == 5
 
 
 async def test_discord_unreachable_refuses_rather_than_trusting(make_discord):
