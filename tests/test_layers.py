@@ -14,7 +14,7 @@ ROOT = Path(ticket_service.__file__).parent
 # Lowest first. A module belongs to the first layer one of whose prefixes it starts with.
 ENTRY_POINTS = ("main", "cli", "devserver", "worker.app")
 FRONT_DOORS = ("actions", "web", "integrations", ".router", ".compat", ".dependencies")
-SERVICES = ("tickets", "conversation", "assignment", "catalog", "users", "auth")
+SERVICES = ("tickets", "conversation", "assignment", "sla", "catalog", "users", "auth")
 EVENTS = ("events",)
 WORKER = ("notifications", "worker")
 BOTTOM = ("db", "redis", "config", "errors", "kit", "ops", "vocabulary", "models", "migrate")
