@@ -8,6 +8,7 @@ from ticket_service.conversation.models import Comment
 from ticket_service.db import Base
 from ticket_service.integrations.discord.models import DiscordCard
 from ticket_service.notifications.models import Delivery
+from ticket_service.sla.models import CalendarRow, SlaPolicy
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
 
@@ -16,12 +17,14 @@ metadata = Base.metadata
 __all__ = [
     "AsyncAction",
     "AuthSession",
+    "CalendarRow",
     "Comment",
     "Delivery",
     "DiscordCard",
     "Follower",
     "OAuthState",
     "Service",
+    "SlaPolicy",
     "TeamMember",
     "Ticket",
     "TicketEvent",
