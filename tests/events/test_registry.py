@@ -61,7 +61,8 @@ def test_every_kind_has_a_webhook_type_and_a_visibility():
         assert noun in ("ticket", "comment")
         assert verb
     # Internal notes and the old text of an edited comment are for staff only.
-    assert {"noted", "comment_edited"} == STAFF_ONLY_KINDS
+    # SLA escalations are for the staff too.
+    assert {"noted", "comment_edited", "sla_warning", "sla_breached"} == STAFF_ONLY_KINDS
 
 
 def test_an_unregistered_kind_is_refused():

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ticket_service.events.registry import entry
-from ticket_service.vocabulary import Status
+from ticket_service.vocabulary import SlaTarget, Status
 
 LABELS = {
     "ru": {
@@ -58,6 +58,7 @@ class EventView:
     assignee: str | None = None  # the ticket's, now (Discord id)
     assigned_to: str | None = None  # whom an `assigned` event gave it to (Discord id)
     assigned_to_name: str | None = None
+    target: str | None = None  # an SLA event's target (SlaTarget)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ def status_name(status: str | None, locale: str) -> str:
         return status or ""
 
 
+def target_name(target: str | None, locale: str) -> str:
+    try:
+        return SlaTarget(target or "").label(locale)
+    except ValueError:
+        return target or ""
+
+
 def _one_line(text: str | None) -> str:
     # The headline is an e-mail Subject and a Slack/Discord title: text with line breaks
     # must neither fail the send nor add mail headers.
@@ -96,6 +104,7 @@ def render(view: EventView, locale: str) -> Message:
             new=status_name(view.to_status, locale),
             actor=_one_line(view.actor_name or view.actor) or "—",
             assignee=_one_line(view.assigned_to_name or view.assigned_to) or labels["nobody"],
+            target=target_name(view.target, locale),
         )
     )
     return Message(view=view, locale=locale, headline=headline, labels=labels)

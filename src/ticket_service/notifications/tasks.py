@@ -97,6 +97,7 @@ async def _view(session: AsyncSession, resources: Resources, event, ticket, acto
         assignee=ticket.assignee.discord_id if ticket.assignee else None,
         assigned_to=assigned_to.discord_id if assigned_to else None,
         assigned_to_name=display_name(assigned_to) if assigned_to else None,
+        target=event.data.get("target"),
     )
 
 
