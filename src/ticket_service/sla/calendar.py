@@ -186,6 +186,21 @@ def _aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def business_day_before(cal: BusinessCalendar, instant: datetime) -> datetime:
+    """The same local wall-clock time on the last working day before `instant`'s local
+    date (holidays and days off skipped): e.g. one business day before Monday 10:00 is the
+    previous Friday 10:00. Answers in UTC."""
+    local = _aware(instant, "instant").astimezone(cal.zone)
+    day = local.date()
+    for _ in range(MAX_SCAN_DAYS):
+        day -= timedelta(days=1)
+        if day not in cal.holidays and cal.week[day.weekday()]:
+            break
+    else:  # pragma: no cover - a calendar has working time (checked when it is made)
+        day = local.date() - timedelta(days=1)
+    return datetime.combine(day, local.time(), tzinfo=cal.zone).astimezone(UTC)
+
+
 def business_seconds(cal: BusinessCalendar, start: datetime, end: datetime) -> int:
     """Whole seconds of business time between two aware instants; 0 if end <= start."""
     start, end = _aware(start, "start"), _aware(end, "end")

@@ -1,0 +1,87 @@
+"""All SQL about calendars and policies (the scanner's is in sla/scanner.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, false, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ticket_service.catalog.models import Service
+from ticket_service.sla.models import CalendarRow, SlaPolicy
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """The database's clock (the transaction's start, like the rows' timestamps)."""
+    now: datetime = await session.scalar(select(func.now()))  # type: ignore[assignment]
+    return now
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime
+    auto_close_days: int
+    calendar: CalendarRow | None
+    policy: SlaPolicy | None
+
+
+async def context_of(
+    session: AsyncSession, service_id: int, priority: str | None = None
+) -> Context:
+    """In one round trip: the database's now, the service's auto-close days, its calendar
+    row (None: the default) and, given a priority, its active policy for it."""
+    policy_on = and_(
+        SlaPolicy.service_id == Service.id,
+        SlaPolicy.priority == priority,
+        SlaPolicy.active.is_(True),
+    )
+    stmt = (
+        select(func.now(), Service.auto_close_days, CalendarRow, SlaPolicy)
+        .select_from(Service)
+        .outerjoin(CalendarRow, Service.calendar_id == CalendarRow.id)
+        .outerjoin(SlaPolicy, policy_on if priority is not None else false())
+        .where(Service.id == service_id)
+    )
+    now, auto_close_days, calendar, policy = (await session.execute(stmt)).one()
+    return Context(now, auto_close_days, calendar, policy)
+
+
+async def calendar_rows(session: AsyncSession) -> list[CalendarRow]:
+    return list((await session.scalars(select(CalendarRow).order_by(CalendarRow.slug))).all())
+
+
+async def calendar_by_slug(
+    session: AsyncSession, slug: str, *, for_update: bool = False
+) -> CalendarRow | None:
+    stmt = select(CalendarRow).where(CalendarRow.slug == slug)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def service_by_slug(
+    session: AsyncSession, slug: str, *, for_update: bool = False
+) -> Service | None:
+    stmt = select(Service).where(Service.slug == slug)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def policies_of(session: AsyncSession, service_id: int) -> list[SlaPolicy]:
+    stmt = select(SlaPolicy).where(SlaPolicy.service_id == service_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def services_using(session: AsyncSession, calendar_id: int) -> list[str]:
+    stmt = select(Service.slug).where(Service.calendar_id == calendar_id).order_by(Service.slug)
+    return list((await session.scalars(stmt)).all())
+
+
+async def retire_policies(session: AsyncSession, service_id: int, keep: list[str]) -> None:
+    await session.execute(
+        update(SlaPolicy)
+        .where(SlaPolicy.service_id == service_id, SlaPolicy.priority.not_in(keep))
+        .values(active=False, updated_at=func.now())
+    )
