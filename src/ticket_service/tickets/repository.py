@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, exists, or_, select
+from sqlalchemy import Row, Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, joinedload
 
@@ -82,6 +82,15 @@ _VIEW_COLUMNS = (
         Ticket.closed_at,
         Ticket.version,
         Ticket.public_comments.label("comments"),
+        # The `sla` field (sla.schemas.sla_view), at the database's now.
+        Ticket.sla_policy_id,
+        Ticket.first_response_at,
+        Ticket.first_response_due_at,
+        Ticket.sla_resolution_seconds,
+        Ticket.sla_used_seconds,
+        Ticket.sla_clock_started_at,
+        Ticket.resolution_due_at,
+        func.now().label("db_now"),
     )
     .join(Service, Ticket.service_id == Service.id)
     .join(_author, Ticket.author_id == _author.id)

@@ -14,6 +14,7 @@ from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
 from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
+from ticket_service.sla import service as sla
 from ticket_service.tickets import repository
 from ticket_service.tickets.access import staff_on
 from ticket_service.tickets.models import Ticket, TicketEvent
@@ -69,6 +70,7 @@ async def open_ticket(
     set_committed_value(ticket, "author", author)
     set_committed_value(ticket, "assignee", None)
     session.add(ticket)
+    await sla.on_open(session, ticket)  # its policy and due dates, written with the INSERT
     # Automatic assignment (per the service's mode) picks under the service's lock; an
     # unassigned ticket's `opened` event tells the team channel nobody was available.
     assignee, unassigned_reason = await assignment.pick_on_open(session, service)
@@ -162,6 +164,7 @@ async def move(
     current = ticket.status
     ticket.status = new.value
     ticket.closed_at = datetime.now(UTC) if new.is_closed else None
+    await sla.on_move(session, ticket, current, new)  # the SLA clocks, in the same UPDATE
     try:
         if assignee is not None:
             await assignment.assign(session, ticket, assignee, actor, guid_action)
