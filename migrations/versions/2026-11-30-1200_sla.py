@@ -25,6 +25,7 @@ TICKET_INSTANTS = (
     "sla_clock_started_at",
     "resolution_warn_at",
     "resolution_due_at",
+    "sla_breached_at",
     "waiting_since",
     "auto_close_warn_at",
     "auto_close_at",
@@ -133,6 +134,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_tickets_resolution_due_at", "tickets", ["resolution_due_at", "number"])
     op.create_index(
+        "ix_tickets_sla_breached_at",
+        "tickets",
+        ["sla_breached_at"],
+        postgresql_where=sa.text("sla_breached_at IS NOT NULL"),
+    )
+    op.create_index(
         "ix_tickets_auto_close_at",
         "tickets",
         ["auto_close_at"],
@@ -158,6 +165,7 @@ def downgrade() -> None:
     for index in (
         "ix_tickets_auto_close_warn_at",
         "ix_tickets_auto_close_at",
+        "ix_tickets_sla_breached_at",
         "ix_tickets_resolution_due_at",
         "ix_tickets_resolution_warn_at",
         "ix_tickets_first_response_due_at",

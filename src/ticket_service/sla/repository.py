@@ -2,14 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import and_, false, func, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.catalog.models import Service
+from ticket_service.kit.pagination import DueKey
 from ticket_service.sla.models import CalendarRow, SlaPolicy
+from ticket_service.tickets.models import Ticket
+
+
+def _first_response_open() -> ColumnElement[bool]:
+    # The predicate of the first-response partial indexes.
+    return and_(Ticket.first_response_at.is_(None), Ticket.closed_at.is_(None))
+
+
+def at_risk() -> ColumnElement[bool]:
+    """80% of a target used and the target not yet missed, at the database's now."""
+    now = func.now()
+    return or_(
+        and_(
+            _first_response_open(),
+            Ticket.first_response_warn_at <= now,
+            Ticket.first_response_due_at > now,
+        ),
+        and_(Ticket.resolution_warn_at <= now, Ticket.resolution_due_at > now),
+    )
+
+
+def breached() -> ColumnElement[bool]:
+    """A target missed: overdue now (a running clock, an unanswered ticket) or found
+    missed before (`sla_breached_at`). Each arm has its index."""
+    now = func.now()
+    return or_(
+        Ticket.sla_breached_at.is_not(None),
+        Ticket.resolution_due_at <= now,
+        and_(_first_response_open(), Ticket.first_response_due_at < now),
+    )
+
+
+SLA_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
+    "at_risk": at_risk,
+    "breached": breached,
+}
+
+
+def due_order() -> tuple[Any, ...]:
+    return (Ticket.resolution_due_at.asc().nulls_last(), Ticket.number.asc())
+
+
+def past_due_key(key: DueKey) -> ColumnElement[bool]:
+    """The tickets after `key` in `due_order`."""
+    if key.due is None:
+        return and_(Ticket.resolution_due_at.is_(None), Ticket.number > key.number)
+    return or_(
+        tuple_(Ticket.resolution_due_at, Ticket.number) > tuple_(key.due, key.number),
+        Ticket.resolution_due_at.is_(None),
+    )
 
 
 async def db_now(session: AsyncSession) -> datetime:

@@ -77,7 +77,7 @@ class CalendarIn(RequestModel):
     name: Annotated[CleanText, Field(min_length=1, max_length=200)]
     time_zone: str = Field(default="Europe/Moscow", max_length=64, examples=["Europe/Moscow"])
     hours: dict[str, list[tuple[HHMM, HHMM]]] = Field(
-        description="e.g. {\"mon\": [[\"09:00\", \"13:00\"], [\"14:00\", \"18:00\"]]}",
+        description='e.g. {"mon": [["09:00", "13:00"], ["14:00", "18:00"]]}',
         max_length=7,
     )
     holidays: list[date] = Field(default_factory=list, max_length=1000)

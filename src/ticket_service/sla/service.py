@@ -104,6 +104,11 @@ def _start_resolution(ticket: Ticket, cal: BusinessCalendar, now: datetime) -> N
     ticket.resolution_warn_at = add_business_seconds(cal, now, _warn_seconds(target) - used)
 
 
+def _missed(ticket: Ticket, now: datetime) -> None:
+    if ticket.sla_breached_at is None:
+        ticket.sla_breached_at = now
+
+
 def _stop_resolution(ticket: Ticket, cal: BusinessCalendar, now: datetime) -> None:
     started = ticket.sla_clock_started_at
     if started is not None:
@@ -113,6 +118,23 @@ def _stop_resolution(ticket: Ticket, cal: BusinessCalendar, now: datetime) -> No
     ticket.sla_clock_started_at = None
     ticket.resolution_due_at = None
     ticket.resolution_warn_at = None
+    if ticket.sla_used_seconds >= (ticket.sla_resolution_seconds or 0):
+        _missed(ticket, now)
+    _first_response_missed(ticket, now)
+
+
+def _first_response_missed(ticket: Ticket, now: datetime) -> None:
+    """Closed (or paused) with no first response after it was due: missed too."""
+    due = ticket.first_response_due_at
+    if ticket.first_response_at is None and due is not None and now > due:
+        _missed(ticket, now)
+
+
+def _responded(ticket: Ticket, now: datetime) -> None:
+    ticket.first_response_at = now
+    due = ticket.first_response_due_at
+    if due is not None and now > due:
+        _missed(ticket, now)
 
 
 async def on_open(session: AsyncSession, ticket: Ticket) -> None:
@@ -139,20 +161,24 @@ async def on_move(session: AsyncSession, ticket: Ticket, old: str, new: Status) 
     under_sla = ticket.sla_policy_id is not None
     clock_turns = under_sla and ((old in RUNNING) != (new.value in RUNNING))
     responds = under_sla and new is Status.processing and ticket.first_response_at is None
+    # Closing a waiting ticket nobody answered: was its first response already due?
+    closes_unanswered = under_sla and new.is_closed and ticket.first_response_at is None
     starts_waiting = new is Status.waiting and old != Status.waiting.value
     if old == Status.waiting.value and new is not Status.waiting:
         ticket.waiting_since = ticket.auto_close_at = ticket.auto_close_warn_at = None
-    if not (clock_turns or responds or starts_waiting):
+    if not (clock_turns or responds or starts_waiting or closes_unanswered):
         return
     context = await repository.context_of(session, ticket.service_id)
     now, cal = context.now, to_calendar(context.calendar)
     if responds:
-        ticket.first_response_at = now
+        _responded(ticket, now)
     if clock_turns:
         if new.value in RUNNING:
             _start_resolution(ticket, cal, now)
         else:
             _stop_resolution(ticket, cal, now)
+    elif closes_unanswered:
+        _first_response_missed(ticket, now)
     if starts_waiting:
         ticket.waiting_since = now
         if context.auto_close_days > 0:
@@ -164,7 +190,7 @@ async def on_move(session: AsyncSession, ticket: Ticket, old: str, new: Status) 
 async def on_staff_reply(session: AsyncSession, ticket: Ticket) -> None:
     """A public reply by the ticket's staff: the first one is the first response."""
     if ticket.sla_policy_id is not None and ticket.first_response_at is None:
-        ticket.first_response_at = await repository.db_now(session)
+        _responded(ticket, await repository.db_now(session))
 
 
 # --- admin: calendars -----------------------------------------------------------------------

@@ -57,6 +57,11 @@ class Ticket(Timestamped, Base):
         ),
         Index("ix_tickets_resolution_due_at", "resolution_due_at", "number"),
         Index(
+            "ix_tickets_sla_breached_at",
+            "sla_breached_at",
+            postgresql_where=text("sla_breached_at IS NOT NULL"),
+        ),
+        Index(
             "ix_tickets_auto_close_at",
             "auto_close_at",
             postgresql_where=text("auto_close_at IS NOT NULL"),
@@ -100,6 +105,9 @@ class Ticket(Timestamped, Base):
     # While the clock runs: when 80% and 100% of the resolution target will be used.
     resolution_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolution_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set once a target is known missed: by the scanner when it records the breach, or when
+    # a clock stops late (a late first response, a close or pause past the target).
+    sla_breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Auto-close of a ticket waiting for its author (any ticket, SLA or not).
     waiting_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     auto_close_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -15,6 +15,8 @@ from sqlalchemy.orm import aliased, joinedload
 from ticket_service.assignment.models import Follower, TeamMember
 from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
+from ticket_service.kit.pagination import DueKey
+from ticket_service.sla.repository import SLA_FILTERS, due_order, past_due_key
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import Role, User
 
@@ -38,6 +40,11 @@ class TicketFilters:
     created_before: datetime | None = None
     limit: int = 50
     before_number: int | None = None
+    # SLA (sla/): "at_risk" (80% of a target used) or "breached"; `sort="due"`: soonest
+    # resolution due first (then tickets without a running clock), paged by `after_due`.
+    sla: str | None = None
+    sort: str = "number"
+    after_due: DueKey | None = None
 
 
 def _following(user_id: int) -> Any:
@@ -164,9 +171,16 @@ async def list_visible(
         stmt = stmt.where(Ticket.created_at >= filters.created_after)
     if filters.created_before is not None:
         stmt = stmt.where(Ticket.created_at < filters.created_before)
-    if filters.before_number is not None:
-        stmt = stmt.where(Ticket.number < filters.before_number)
-    stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
+    if filters.sla is not None:
+        stmt = stmt.where(SLA_FILTERS[filters.sla]())
+    if filters.sort == "due":
+        if filters.after_due is not None:
+            stmt = stmt.where(past_due_key(filters.after_due))
+        stmt = stmt.order_by(*due_order()).limit(filters.limit + 1)
+    else:
+        if filters.before_number is not None:
+            stmt = stmt.where(Ticket.number < filters.before_number)
+        stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
     rows = (await session.execute(stmt)).all()
     return rows[: filters.limit], len(rows) > filters.limit
 

@@ -14,6 +14,7 @@ from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
 from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
+from ticket_service.kit.pagination import DueKey
 from ticket_service.sla import service as sla
 from ticket_service.tickets import repository
 from ticket_service.tickets.access import staff_on
@@ -196,9 +197,15 @@ async def history(
 
 async def list_tickets(
     session: AsyncSession, user: User, filters: TicketFilters
-) -> tuple[list[TicketOut], int | None]:
+) -> tuple[list[TicketOut], int | DueKey | None]:
+    """A page and where it ended (for `encode_cursor`) when there is a next one: the last
+    number, or with `sort=due` the last (due, number)."""
     if filters.status is not None:
         parse_status(filters.status)
     rows, more = await repository.list_visible(session, user, filters)
     tickets = ticket_rows_out(rows)
-    return tickets, (tickets[-1].number if more and tickets else None)
+    if not (more and tickets):
+        return tickets, None
+    if filters.sort == "due":
+        return tickets, DueKey(rows[-1].resolution_due_at, tickets[-1].number)
+    return tickets, tickets[-1].number
