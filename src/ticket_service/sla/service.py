@@ -120,11 +120,7 @@ def _stop_resolution(ticket: Ticket, cal: BusinessCalendar, now: datetime) -> No
     ticket.resolution_warn_at = None
     if ticket.sla_used_seconds >= (ticket.sla_resolution_seconds or 0):
         _missed(ticket, now)
-    _first_response_missed(ticket, now)
-
-
-def _first_response_missed(ticket: Ticket, now: datetime) -> None:
-    """Closed (or paused) with no first response after it was due: missed too."""
+    # Closed with no first response after it was due (`waiting` comes after one): missed.
     due = ticket.first_response_due_at
     if ticket.first_response_at is None and due is not None and now > due:
         _missed(ticket, now)
@@ -161,12 +157,10 @@ async def on_move(session: AsyncSession, ticket: Ticket, old: str, new: Status) 
     under_sla = ticket.sla_policy_id is not None
     clock_turns = under_sla and ((old in RUNNING) != (new.value in RUNNING))
     responds = under_sla and new is Status.processing and ticket.first_response_at is None
-    # Closing a waiting ticket nobody answered: was its first response already due?
-    closes_unanswered = under_sla and new.is_closed and ticket.first_response_at is None
     starts_waiting = new is Status.waiting and old != Status.waiting.value
     if old == Status.waiting.value and new is not Status.waiting:
         ticket.waiting_since = ticket.auto_close_at = ticket.auto_close_warn_at = None
-    if not (clock_turns or responds or starts_waiting or closes_unanswered):
+    if not (clock_turns or responds or starts_waiting):
         return
     context = await repository.context_of(session, ticket.service_id)
     now, cal = context.now, to_calendar(context.calendar)
@@ -177,8 +171,6 @@ async def on_move(session: AsyncSession, ticket: Ticket, old: str, new: Status) 
             _start_resolution(ticket, cal, now)
         else:
             _stop_resolution(ticket, cal, now)
-    elif closes_unanswered:
-        _first_response_missed(ticket, now)
     if starts_waiting:
         ticket.waiting_since = now
         if context.auto_close_days > 0:
