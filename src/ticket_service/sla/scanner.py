@@ -57,12 +57,13 @@ CHECKS: tuple[tuple[Kind, SlaTarget, str], ...] = (
 
 _RECORD = """
 INSERT INTO ticket_events (ticket_id, kind, data)
-SELECT t.id, :kind, jsonb_build_object('target', CAST(:target AS text))
+SELECT t.id, CAST(:kind AS text), jsonb_build_object('target', CAST(:target AS text))
 FROM tickets t
 WHERE {condition}
   AND NOT EXISTS (
     SELECT 1 FROM ticket_events e
-    WHERE e.ticket_id = t.id AND e.kind = :kind AND e.data ->> 'target' = :target
+    WHERE e.ticket_id = t.id AND e.kind = CAST(:kind AS text)
+      AND e.data ->> 'target' = CAST(:target AS text)
   )
 ORDER BY t.id
 LIMIT :batch
