@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from tests.notifications.conftest import build  # noqa: F401 - the fixture
 from tests.tickets.conftest import People, Person, people  # noqa: F401 - the fixture
 
 ALWAYS_HOURS = {

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.factories import open_ticket
-from tests.notifications.conftest import build, run_worker_until_idle  # noqa: F401 - fixture
+from tests.notifications.conftest import run_worker_until_idle
 from tests.notifications.receivers import (
     MailSink,
     bodies,
