@@ -68,3 +68,12 @@ def test_every_kind_has_a_webhook_type_and_a_visibility():
 def test_an_unregistered_kind_is_refused():
     with pytest.raises(ValueError, match="bogus"):
         entry("bogus")
+
+
+def test_sla_headlines_name_the_target_in_the_readers_language():
+    import dataclasses
+
+    warning = dataclasses.replace(view(Kind.sla_warning), target="first_response")
+    assert render(warning, "ru").headline == "Заявка #42: использовано 80% срока SLA (первый ответ)"
+    breach = dataclasses.replace(view(Kind.sla_breached), target="resolution")
+    assert render(breach, "en").headline == "Ticket #42: SLA breached (resolution)"

@@ -17,6 +17,7 @@ from ticket_service.sla.calendar import (
     BusinessCalendar,
     CalendarError,
     add_business_seconds,
+    business_day_before,
     business_seconds,
 )
 
@@ -220,3 +221,19 @@ def test_measuring_then_adding_never_overshoots(
     assert add_business_seconds(cal, start, used) <= end
     # ...and one more second of business time lies after `end` (or exactly at it).
     assert add_business_seconds(cal, start, used + 1) > end - timedelta(seconds=1)
+
+
+def test_one_business_day_before() -> None:
+    # Monday 10:00 -> Friday 10:00; Sunday 15:00 -> Friday 15:00; with a holiday on Friday,
+    # Thursday.
+    assert business_day_before(DEFAULT_CALENDAR, msk(2026, 11, 30, 10)) == msk(2026, 11, 27, 10)
+    assert business_day_before(DEFAULT_CALENDAR, msk(2026, 11, 29, 15)) == msk(2026, 11, 27, 15)
+    with_holiday = BusinessCalendar(
+        time_zone="Europe/Moscow",
+        week=DEFAULT_CALENDAR.week,
+        holidays=frozenset({date(2026, 11, 27)}),
+    )
+    assert business_day_before(with_holiday, msk(2026, 11, 30, 10)) == msk(2026, 11, 26, 10)
+    assert business_day_before(ALWAYS, datetime(2026, 3, 1, 8, tzinfo=UTC)) == datetime(
+        2026, 2, 28, 8, tzinfo=UTC
+    )
