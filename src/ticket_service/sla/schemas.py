@@ -14,6 +14,8 @@ from ticket_service.vocabulary import Priority, SlaTarget, Status
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")]
+# [start, end]: a list, not a tuple (OpenAPI 3.0 tools do not read `prefixItems`).
+Interval = Annotated[list[HHMM], Field(min_length=2, max_length=2)]
 # A year in minutes: more is a typo, and it keeps the arithmetic within int32 seconds.
 MAX_MINUTES = 366 * 24 * 60
 
@@ -76,7 +78,7 @@ class CalendarIn(RequestModel):
 
     name: Annotated[CleanText, Field(min_length=1, max_length=200)]
     time_zone: str = Field(default="Europe/Moscow", max_length=64, examples=["Europe/Moscow"])
-    hours: dict[str, list[tuple[HHMM, HHMM]]] = Field(
+    hours: dict[str, list[Interval]] = Field(
         description='e.g. {"mon": [["09:00", "13:00"], ["14:00", "18:00"]]}',
         max_length=7,
     )
@@ -98,7 +100,7 @@ class CalendarIn(RequestModel):
 
     @field_validator("hours")
     @classmethod
-    def _days(cls, value: dict[str, list[tuple[str, str]]]) -> dict[str, list[tuple[str, str]]]:
+    def _days(cls, value: dict[str, list[list[str]]]) -> dict[str, list[list[str]]]:
         unknown = sorted(set(value) - set(WEEKDAYS))
         if unknown:
             raise ValueError(f"unknown weekday {unknown[0]!r}; use {', '.join(WEEKDAYS)}")
@@ -114,9 +116,8 @@ class CalendarIn(RequestModel):
 
     def calendar(self) -> BusinessCalendar:
         try:
-            return BusinessCalendar.from_hours(
-                self.time_zone, dict(self.hours), holidays=self.holidays
-            )
+            hours = {day: [(a, b) for a, b in intervals] for day, intervals in self.hours.items()}
+            return BusinessCalendar.from_hours(self.time_zone, hours, holidays=self.holidays)
         except CalendarError as exc:
             raise ValueError(str(exc)) from exc
 
@@ -129,7 +130,7 @@ class CalendarOut(BaseModel):
     slug: str
     name: str
     time_zone: str
-    hours: dict[str, list[tuple[str, str]]]
+    hours: dict[str, list[list[str]]]
     holidays: list[date]
     updated_at: datetime | None = None
 

@@ -188,13 +188,17 @@ async def on_staff_reply(session: AsyncSession, ticket: Ticket) -> None:
 # --- admin: calendars -----------------------------------------------------------------------
 
 
+def _hours(cal: BusinessCalendar) -> dict[str, list[list[str]]]:
+    return {day: [list(i) for i in intervals] for day, intervals in cal.hours().items()}
+
+
 def calendar_out(row: CalendarRow | None) -> CalendarOut:
     if row is None:
         return CalendarOut(
             slug=DEFAULT_CALENDAR_SLUG,
             name="Europe/Moscow, Mon-Fri 09:00-18:00",
             time_zone=DEFAULT_CALENDAR.time_zone,
-            hours=DEFAULT_CALENDAR.hours(),
+            hours=_hours(DEFAULT_CALENDAR),
             holidays=[],
         )
     cal = to_calendar(row)
@@ -202,7 +206,7 @@ def calendar_out(row: CalendarRow | None) -> CalendarOut:
         slug=row.slug,
         name=row.name,
         time_zone=row.time_zone,
-        hours=cal.hours(),
+        hours=_hours(cal),
         holidays=sorted(row.holidays or []),
         updated_at=row.updated_at,
     )
@@ -212,7 +216,7 @@ def _store(row: CalendarRow, data: CalendarIn) -> None:
     cal = data.calendar()  # normalised: sorted intervals, `00:00` ends as `24:00`
     row.name = data.name
     row.time_zone = cal.time_zone
-    row.hours = {day: [list(i) for i in intervals] for day, intervals in cal.hours().items()}
+    row.hours = _hours(cal)
     holidays: list[date] = sorted(set(data.holidays))
     row.holidays = holidays
 
