@@ -256,3 +256,23 @@ async def test_warning_and_breach_reach_the_assignee_the_team_channel_and_admins
     assert len(slack) == 2
     assert any(warning in text for text in slack)
     assert any(breach in text for text in slack)
+
+
+async def test_the_worker_runs_the_scan_every_minute(app, client, people, database_url, settings):
+    from tests.sla.conftest import time_passes
+    from tests.worker import run_until_idle
+    from ticket_service.sla.tasks import sla_scan
+    from ticket_service.worker.app import open_jobs
+    from ticket_service.worker.registry import jobs
+
+    await set_sla(client, people.admin, first=60, resolution=600)
+    ticket = await open_ticket(client, people.author.headers)
+    time_passes(database_url, ticket["guid_ticket"], 61 * 60)
+    async with open_jobs(settings):
+        await sla_scan.defer_async(timestamp=0)
+    await run_until_idle(settings, "sla_scan")
+    kinds = [e["kind"] for e in events_of(database_url, ticket["guid_ticket"], "sla_breached")]
+    assert kinds == ["sla_breached"]
+    # The worker schedules it every minute.
+    periodic = {p.periodic_id: p.cron for p in jobs.periodic_registry.periodic_tasks.values()}
+    assert periodic["sla_scan"] == "* * * * *"
