@@ -93,12 +93,14 @@ def clean_state(request: pytest.FixtureRequest) -> None:
         url = request.getfixturevalue("database_url")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+            conn.execute("DELETE FROM sla_policies")
             conn.execute("DELETE FROM services WHERE slug <> 'general'")
             conn.execute(
                 "UPDATE services SET is_active = true, slack_webhook_url = NULL,"
                 " discord_webhook_url = NULL, notify_emails = '{}', assignment = 'manual',"
-                " discord_channel_id = NULL"
+                " discord_channel_id = NULL, calendar_id = NULL, auto_close_days = 7"
             )
+            conn.execute("DELETE FROM business_calendars")
             conn.execute("DELETE FROM procrastinate_jobs")
     if "redis_url" in request.fixturenames:
         redis.Redis.from_url(request.getfixturevalue("redis_url")).flushdb()

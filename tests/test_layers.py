@@ -22,7 +22,17 @@ FRONT_DOORS = (
     ".compat",
     ".dependencies",
 )
-SERVICES = ("tickets", "conversation", "assignment", "catalog", "users", "auth", "ratings", "stats")
+SERVICES = (
+    "tickets",
+    "conversation",
+    "assignment",
+    "catalog",
+    "users",
+    "auth",
+    "ratings",
+    "stats",
+    "sla",
+)
 EVENTS = ("events",)
 WORKER = ("notifications", "worker")
 BOTTOM = ("db", "redis", "config", "errors", "kit", "ops", "vocabulary", "models", "migrate")

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+import ticket_service.sla.metrics  # noqa: F401 - adds the SLA gauges to /metrics
 from ticket_service.actions.router import router as actions_router
 from ticket_service.assignment.router import router as assignment_router
 from ticket_service.auth.discord import DiscordClient
@@ -34,6 +35,7 @@ from ticket_service.ops.metrics import install_metrics
 from ticket_service.ops.tracing import configure_tracing
 from ticket_service.ratings.router import router as ratings_router
 from ticket_service.redis import create_redis
+from ticket_service.sla.router import router as sla_router
 from ticket_service.stats.router import router as stats_router
 from ticket_service.tickets.compat import router as seed_router
 from ticket_service.tickets.router import router as tickets_router
@@ -158,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         users_router,
         catalog_router,
         assignment_router,
+        sla_router,
         notifications_router,
         health_router,
     ):

@@ -10,6 +10,7 @@ from ticket_service.idempotency.models import IdempotencyKey
 from ticket_service.integrations.discord.models import DiscordCard
 from ticket_service.notifications.models import Delivery
 from ticket_service.ratings.models import TicketRating
+from ticket_service.sla.models import CalendarRow, SlaPolicy
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
 
@@ -18,6 +19,7 @@ metadata = Base.metadata
 __all__ = [
     "AsyncAction",
     "AuthSession",
+    "CalendarRow",
     "Comment",
     "Delivery",
     "DiscordCard",
@@ -25,6 +27,7 @@ __all__ = [
     "IdempotencyKey",
     "OAuthState",
     "Service",
+    "SlaPolicy",
     "TeamMember",
     "Ticket",
     "TicketEvent",

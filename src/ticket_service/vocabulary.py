@@ -72,6 +72,22 @@ PRIORITY_LABELS: dict[str, dict[Priority, str]] = {
 }
 
 
+class SlaTarget(enum.StrEnum):
+    """The two clocks of an SLA policy (sla/)."""
+
+    first_response = "first_response"
+    resolution = "resolution"
+
+    def label(self, locale: str) -> str:
+        return SLA_TARGET_LABELS[locale][self]
+
+
+SLA_TARGET_LABELS: dict[str, dict[SlaTarget, str]] = {
+    "ru": {SlaTarget.first_response: "первый ответ", SlaTarget.resolution: "решение"},
+    "en": {SlaTarget.first_response: "first response", SlaTarget.resolution: "resolution"},
+}
+
+
 def one_of(values: type[enum.StrEnum]) -> str:
     """`a | b | c`, for descriptions in the OpenAPI schema."""
     return " | ".join(v.value for v in values)

@@ -215,6 +215,33 @@ MATRIX: dict[str, dict[str, tuple[Expected, Expected, Expected, Expected, Expect
         "existing":         (401,    403,    403,    403,    204),
         "missing":          (401,    403,    403,    403,    404),
     },
+    # --- SLA: agents read, admins write ---------------------------------------------------
+    "GET /api/v1/services/{slug}/sla": {
+        "existing":         (401,    403,    403,    200,    200),
+        "missing":          (401,    403,    403,    404,    404),
+    },
+    "PUT /api/v1/services/{slug}/sla": {
+        "existing":         (401,    403,    403,    403,    200),
+        "missing":          (401,    403,    403,    403,    404),
+    },
+    "GET /api/v1/calendars": {
+        "-":                (401,    403,    403,    200,    200),
+    },
+    "POST /api/v1/calendars": {
+        "-":                (401,    403,    403,    403,    201),
+    },
+    "GET /api/v1/calendars/{slug}": {
+        "existing":         (401,    403,    403,    200,    200),
+        "missing":          (401,    403,    403,    404,    404),
+    },
+    "PUT /api/v1/calendars/{slug}": {
+        "existing":         (401,    403,    403,    403,    200),
+        "missing":          (401,    403,    403,    403,    404),
+    },
+    "DELETE /api/v1/calendars/{slug}": {
+        "existing":         (401,    403,    403,    403,    204),
+        "missing":          (401,    403,    403,    403,    404),
+    },
     # --- users --------------------------------------------------------------------------
     "PUT /api/v1/users/{discord_id}/role": {
         "existing":         (401,    403,    403,    403,    200),
@@ -381,6 +408,13 @@ class World:
                 f"/api/v1/services/{slug}", json={"is_active": False}, headers=admin
             )
             assert r.status_code == 200, r.text
+        return slug
+
+    async def calendar(self) -> str:
+        slug = self.unique("cal")
+        body = {"slug": slug, **CALENDAR}
+        r = await self.client.post("/api/v1/calendars", json=body, headers=self.headers("admin"))
+        assert r.status_code == 201, r.text
         return slug
 
     async def dead_delivery(self) -> int:
@@ -619,6 +653,39 @@ async def update_service(w: World, caller: str, case: str) -> Outcome:
     return _status(await w.call(caller, "PATCH", f"/api/v1/services/{slug}", json=body))
 
 
+CALENDAR = {"name": "Office", "time_zone": "Europe/Moscow", "hours": {"mon": [["09:00", "18:00"]]}}
+SERVICE_SLA = {"calendar": None, "auto_close_days": 3, "policies": []}
+
+
+async def get_service_sla(w: World, caller: str, case: str) -> Outcome:
+    slug = await w.service() if case == "existing" else "no-such-service"
+    return _status(await w.call(caller, "GET", f"/api/v1/services/{slug}/sla"))
+
+
+async def put_service_sla(w: World, caller: str, case: str) -> Outcome:
+    slug = await w.service() if case == "existing" else "no-such-service"
+    url = f"/api/v1/services/{slug}/sla"
+    return _status(await w.call(caller, "PUT", url, json=SERVICE_SLA))
+
+
+async def list_calendars(w: World, caller: str, case: str) -> Outcome:
+    return _status(await w.call(caller, "GET", "/api/v1/calendars"))
+
+
+async def create_calendar(w: World, caller: str, case: str) -> Outcome:
+    body = {"slug": w.unique("new-cal"), **CALENDAR}
+    return _status(await w.call(caller, "POST", "/api/v1/calendars", json=body))
+
+
+def calendar_call(method: str) -> Call:
+    async def call(w: World, caller: str, case: str) -> Outcome:
+        slug = await w.calendar() if case == "existing" else "no-such-calendar"
+        body = CALENDAR if method == "PUT" else None
+        return _status(await w.call(caller, method, f"/api/v1/calendars/{slug}", json=body))
+
+    return call
+
+
 async def set_role(w: World, caller: str, case: str) -> Outcome:
     discord_id = ROLE_TARGET if case == "existing" else "999999999"
     url = f"/api/v1/users/{discord_id}/role"
@@ -706,6 +773,13 @@ CALLS: dict[str, Call] = {
     "GET /api/v1/services": list_services,
     "POST /api/v1/services": create_service,
     "PATCH /api/v1/services/{slug}": update_service,
+    "GET /api/v1/services/{slug}/sla": get_service_sla,
+    "PUT /api/v1/services/{slug}/sla": put_service_sla,
+    "GET /api/v1/calendars": list_calendars,
+    "POST /api/v1/calendars": create_calendar,
+    "GET /api/v1/calendars/{slug}": calendar_call("GET"),
+    "PUT /api/v1/calendars/{slug}": calendar_call("PUT"),
+    "DELETE /api/v1/calendars/{slug}": calendar_call("DELETE"),
     "PUT /api/v1/users/{discord_id}/role": set_role,
     "DELETE /api/v1/users/{discord_id}/sessions": revoke_sessions,
     "GET /api/v1/admin/deliveries": list_deliveries,

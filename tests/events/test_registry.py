@@ -61,9 +61,19 @@ def test_every_kind_has_a_webhook_type_and_a_visibility():
         assert noun in ("ticket", "comment")
         assert verb
     # Internal notes and the old text of an edited comment are for staff only.
-    assert {"noted", "comment_edited"} == STAFF_ONLY_KINDS
+    # SLA escalations are for the staff too.
+    assert {"noted", "comment_edited", "sla_warning", "sla_breached"} == STAFF_ONLY_KINDS
 
 
 def test_an_unregistered_kind_is_refused():
     with pytest.raises(ValueError, match="bogus"):
         entry("bogus")
+
+
+def test_sla_headlines_name_the_target_in_the_readers_language():
+    import dataclasses
+
+    warning = dataclasses.replace(view(Kind.sla_warning), target="first_response")
+    assert render(warning, "ru").headline == "Заявка #42: использовано 80% срока SLA (первый ответ)"
+    breach = dataclasses.replace(view(Kind.sla_breached), target="resolution")
+    assert render(breach, "en").headline == "Ticket #42: SLA breached (resolution)"

@@ -7,7 +7,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    ForeignKey,
     Identity,
+    Integer,
     String,
     Text,
 )
@@ -28,7 +30,10 @@ class AssignmentMode(enum.StrEnum):
 
 class Service(Timestamped, Base):
     __tablename__ = "services"
-    __table_args__ = (CheckConstraint(sql_in("assignment", AssignmentMode), name="assignment"),)
+    __table_args__ = (
+        CheckConstraint(sql_in("assignment", AssignmentMode), name="assignment"),
+        CheckConstraint("auto_close_days >= 0", name="auto_close_days"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -49,3 +54,10 @@ class Service(Timestamped, Base):
     # Where the Discord bot posts a card of each new ticket (integrations/discord); None: no
     # cards. A channel id is not a secret, unlike the webhook URLs above.
     discord_channel_id: Mapped[str | None] = mapped_column(String(20))
+    # SLA (sla/): the business calendar its targets are measured in (None: the default,
+    # Europe/Moscow Mon-Fri 09-18), and after how many days a ticket waiting for its author
+    # is closed unresolved (0: never).
+    calendar_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("business_calendars.id", ondelete="SET NULL")
+    )
+    auto_close_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")

@@ -28,6 +28,7 @@ from ticket_service.errors import AppError, Conflict, Forbidden, NotFound, Unpro
 from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
 from ticket_service.kit.preconditions import Condition, check_if_match, comment_etag
+from ticket_service.sla import service as sla
 from ticket_service.tickets import service as tickets
 from ticket_service.tickets.models import Ticket
 from ticket_service.users.models import User, display_name
@@ -131,6 +132,8 @@ async def add_comment(
     # Written by the next flush: the status change's when there is one, else the event's.
     # A plain increment is safe: the row was read after it was locked.
     ticket.public_comments += 1
+    if staff and not is_author:  # the first public staff reply is the SLA's first response
+        await sla.on_staff_reply(session, ticket)
     if is_author and ticket.status == Status.waiting:
         await tickets.move(
             session, ticket, Status.processing, user, guid_action, reason="author_replied"

@@ -75,3 +75,10 @@ async def record_event(
     )
     await publish(session, ticket, [event])
     return event
+
+
+async def announce(session: AsyncSession, event: TicketEvent, ticket: Ticket) -> None:
+    """The notifications of an event row written set-based (the SLA scanner's INSERT ...
+    ON CONFLICT DO NOTHING, which records each breach once however many scanners run);
+    what `record_event` does after its INSERT."""
+    await on_event(session, event, ticket)

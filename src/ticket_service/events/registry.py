@@ -22,6 +22,11 @@ class Kind(enum.StrEnum):
     comment_edited = "comment_edited"  # the previous text stays in the history, for staff
     assigned = "assigned"  # to someone, or to nobody (`data.assignee` null)
     rated = "rated"  # the author rated the closed ticket (`data.score`)
+    # The SLA scanner (sla/scanner.py), once per ticket and `data.target` (SlaTarget).
+    sla_warning = "sla_warning"  # 80% of the target used
+    sla_breached = "sla_breached"  # 100%
+    auto_close_warning = "auto_close_warning"  # a waiting ticket closes in a business day
+    auto_closed = "auto_closed"  # ...and now it did (closed_fail)
 
 
 class Visibility(enum.StrEnum):
@@ -41,6 +46,7 @@ class Audience(enum.StrEnum):
     # must pick up what the employee said.
     team_if_unowned = "team_if_unowned"
     webhooks = "webhooks"  # the integrations of WEBHOOK_URLS
+    admins = "admins"  # every admin, personally (an SLA breach)
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,8 @@ class EventKind:
     kind: Kind
     visibility: Visibility
     audience: frozenset[Audience]
-    # Format fields: number, title, old, new (status names), actor, assignee.
+    # Format fields: number, title, old, new (status names), actor, assignee, target (the
+    # SLA target's name).
     headline: dict[str, str]
     webhook_type: str
 
@@ -134,6 +141,46 @@ REGISTRY: dict[Kind, EventKind] = {
                 "en": "Ticket #{number}: {actor} rated the solution",
             },
             "ticket.rated",
+        ),
+        EventKind(
+            Kind.sla_warning,
+            Visibility.staff,
+            frozenset({A.assignee, A.team}),
+            {
+                "ru": "Заявка #{number}: использовано 80% срока SLA ({target})",
+                "en": "Ticket #{number}: 80% of the SLA time used ({target})",
+            },
+            "ticket.sla_warning",
+        ),
+        EventKind(
+            Kind.sla_breached,
+            Visibility.staff,
+            frozenset({A.assignee, A.team, A.admins}),
+            {
+                "ru": "Заявка #{number}: SLA нарушен ({target})",
+                "en": "Ticket #{number}: SLA breached ({target})",
+            },
+            "ticket.sla_breached",
+        ),
+        EventKind(
+            Kind.auto_close_warning,
+            Visibility.public,
+            frozenset({A.author}),
+            {
+                "ru": "Заявка #{number} ждёт вашего ответа и скоро закроется автоматически",
+                "en": "Ticket #{number} awaits your answer and will soon be closed automatically",
+            },
+            "ticket.auto_close_warning",
+        ),
+        EventKind(
+            Kind.auto_closed,
+            Visibility.public,
+            frozenset({A.author, *_PEOPLE, A.team, A.webhooks}),
+            {
+                "ru": "Заявка #{number} закрыта автоматически: автор не ответил",
+                "en": "Ticket #{number} closed automatically: no answer from the author",
+            },
+            "ticket.auto_closed",
         ),
     )
 }

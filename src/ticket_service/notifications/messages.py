@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ticket_service.events.registry import entry
-from ticket_service.vocabulary import Status
+from ticket_service.vocabulary import SlaTarget, Status
 
 LABELS = {
     "ru": {
@@ -64,6 +64,7 @@ class EventView:
     # the event closed it and it is still closed and unrated (the closing message invites).
     author_email: str | None = None
     rate_link: str | None = None
+    target: str | None = None  # an SLA event's target (SlaTarget)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ def status_name(status: str | None, locale: str) -> str:
         return Status(status or "").label(locale)
     except ValueError:
         return status or ""
+
+
+def target_name(target: str | None, locale: str) -> str:
+    try:
+        return SlaTarget(target or "").label(locale)
+    except ValueError:
+        return target or ""
 
 
 def _one_line(text: str | None) -> str:
@@ -112,6 +120,7 @@ def render(view: EventView, locale: str, *, to_author: bool = False) -> Message:
             new=status_name(view.to_status, locale),
             actor=_one_line(view.actor_name or view.actor) or "—",
             assignee=_one_line(view.assigned_to_name or view.assigned_to) or labels["nobody"],
+            target=target_name(view.target, locale),
         )
     )
     return Message(

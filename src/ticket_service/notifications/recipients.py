@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ticket_service.catalog.models import Service
 from ticket_service.config import Settings
@@ -49,6 +49,7 @@ class Concerned:
     assignee: User | None
     followers: list[User]
     actor_id: int | None
+    admins: list[User] = field(default_factory=list)  # loaded only for an `admins` audience
 
 
 def url_key(url: str) -> str:
@@ -97,6 +98,8 @@ def _people(spec: EventKind, who: Concerned) -> Iterable[User]:
         yield who.assignee
     if Audience.followers in spec.audience:
         yield from who.followers
+    if Audience.admins in spec.audience:
+        yield from who.admins
 
 
 def fan_out(settings: Settings, spec: EventKind, who: Concerned) -> list[Target]:

@@ -13,7 +13,7 @@ from ticket_service.assignment.models import Follower
 from ticket_service.notifications.models import Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Target
 from ticket_service.tickets.models import Ticket, TicketEvent
-from ticket_service.users.models import User
+from ticket_service.users.models import Role, User
 
 
 async def insert_deliveries(
@@ -38,6 +38,11 @@ async def insert_deliveries(
         .on_conflict_do_nothing(index_elements=["event_id", "channel", "recipient"])
         .returning(Delivery.id)
     )
+    return list((await session.scalars(stmt)).all())
+
+
+async def admins(session: AsyncSession) -> list[User]:
+    stmt = select(User).where(User.role == Role.admin.value).order_by(User.id)
     return list((await session.scalars(stmt)).all())
 
 

@@ -44,7 +44,10 @@ async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) ->
         if Audience.followers in spec.audience and reaches_people(settings)
         else []
     )
-    concerned = Concerned(ticket.service, ticket.author, ticket.assignee, followers, event.actor_id)
+    admins = await repository.admins(session) if Audience.admins in spec.audience else []
+    concerned = Concerned(
+        ticket.service, ticket.author, ticket.assignee, followers, event.actor_id, admins
+    )
     targets = fan_out(settings, spec, concerned)
     ids = await repository.insert_deliveries(session, event.id, targets)
     await _defer(session, ids)

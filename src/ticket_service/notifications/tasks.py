@@ -113,6 +113,7 @@ async def _view(session: AsyncSession, resources: Resources, event, ticket, acto
         assigned_to_name=display_name(assigned_to) if assigned_to else None,
         author_email=ticket.author.email,
         rate_link=rate_link,
+        target=event.data.get("target"),
     )
 
 

@@ -159,32 +159,24 @@ async def ratings(
 # The SLA state of a ticket comes with the `sla` branch (tickets.sla_policy_id, the
 # `sla_breached` event kind). Until it is merged no ticket is under an SLA; once the column
 # exists, the query below counts them with no change here.
-_SLA_POLICY = Ticket.__table__.c.get("sla_policy_id")
-SLA_BREACHED = "sla_breached"
 
 
 async def sla_outcomes(
     session: AsyncSession, service_ids: list[int], period: Period
 ) -> dict[tuple[int, int | None], tuple[int, int]]:
-    """(closed, met) of the tickets under an SLA closed in the period: met = without an
-    `sla_breached` event (either target)."""
-    if _SLA_POLICY is None:
-        return {}
-    breached = (
-        select(TicketEvent.id)
-        .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.kind == SLA_BREACHED)
-        .exists()
-    )
+    """(closed, met) of the tickets under an SLA closed in the period: met = neither target
+    missed (`sla_breached_at` unset: the SLA clocks set it when a target is missed, whether
+    the scanner saw it coming or the ticket was answered or closed late)."""
     stmt = (
         select(
             Ticket.service_id,
             Ticket.assignee_id,
             func.count(),
-            func.count().filter(~breached),
+            func.count().filter(Ticket.sla_breached_at.is_(None)),
         )
         .where(
             Ticket.service_id.in_(service_ids),
-            _SLA_POLICY.is_not(None),
+            Ticket.sla_policy_id.is_not(None),
             Ticket.closed_at >= period.start,
             Ticket.closed_at < period.end,
         )

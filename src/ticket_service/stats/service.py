@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.catalog.models import Service
 from ticket_service.errors import BadRequest, Forbidden, NotFound
+from ticket_service.sla.calendar import business_seconds
+from ticket_service.sla.service import calendar_of
 from ticket_service.stats import repository
-from ticket_service.stats.business_time import business_seconds, calendar_of
 from ticket_service.stats.repository import Period, Span
 from ticket_service.stats.schemas import (
     AgentFigures,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, Query
 from pydantic import BeforeValidator
 
-from ticket_service.kit.pagination import decode_cursor
+from ticket_service.kit.pagination import decode_cursor, decode_due_cursor
 from ticket_service.kit.schemas import StorableStr
 from ticket_service.tickets.repository import TicketFilters
 from ticket_service.vocabulary import Priority, Status, one_of
@@ -61,6 +61,20 @@ async def ticket_filters(
     ] = None,
     created_after: Annotated[IsoDateTime | None, Query(description="ISO 8601, inclusive")] = None,
     created_before: Annotated[IsoDateTime | None, Query(description="ISO 8601, exclusive")] = None,
+    sla: Annotated[
+        Literal["at_risk", "breached"] | None,
+        Query(
+            description="`at_risk`: 80% of an SLA target used, not yet missed; "
+            "`breached`: a target missed (open or closed tickets)"
+        ),
+    ] = None,
+    sort: Annotated[
+        Literal["number", "due"],
+        Query(
+            description="`number` (newest first, the default) or `due` (soonest SLA "
+            "resolution due first; tickets without a running clock last)"
+        ),
+    ] = "number",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     # No max_length: any cursor we did not hand out, long ones too, is 400 invalid_cursor.
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
@@ -79,7 +93,10 @@ async def ticket_filters(
         created_after=created_after,
         created_before=created_before,
         limit=limit,
-        before_number=decode_cursor(cursor) if cursor else None,
+        before_number=decode_cursor(cursor) if cursor and sort == "number" else None,
+        sla=sla,
+        sort=sort,
+        after_due=decode_due_cursor(cursor) if cursor and sort == "due" else None,
     )
 
 
@@ -91,5 +108,5 @@ def filter_params(filters: TicketFilters) -> dict[str, object]:
     return {
         key: str(value) if not isinstance(value, int) else value
         for key, value in vars(filters).items()
-        if value is not None and value is not False
+        if value is not None and value is not False and not (key == "sort" and value == "number")
     }

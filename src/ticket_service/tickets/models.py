@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -37,6 +38,40 @@ class Ticket(Timestamped, Base):
         Index("ix_tickets_service_number", "service_id", "number"),
         Index("ix_tickets_assignee_number", "assignee_id", "number"),
         Index("ix_tickets_created_at", "created_at"),
+        # SLA (sla/): the scanner and the `sla=` filters and `sort=due` read these ranges.
+        # First-response instants matter only until the first response or the close.
+        Index(
+            "ix_tickets_first_response_warn_at",
+            "first_response_warn_at",
+            postgresql_where=text("first_response_at IS NULL AND closed_at IS NULL"),
+        ),
+        Index(
+            "ix_tickets_first_response_due_at",
+            "first_response_due_at",
+            postgresql_where=text("first_response_at IS NULL AND closed_at IS NULL"),
+        ),
+        # Set only while the resolution clock runs.
+        Index(
+            "ix_tickets_resolution_warn_at",
+            "resolution_warn_at",
+            postgresql_where=text("resolution_warn_at IS NOT NULL"),
+        ),
+        Index("ix_tickets_resolution_due_at", "resolution_due_at", "number"),
+        Index(
+            "ix_tickets_sla_breached_at",
+            "sla_breached_at",
+            postgresql_where=text("sla_breached_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_tickets_auto_close_at",
+            "auto_close_at",
+            postgresql_where=text("auto_close_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_tickets_auto_close_warn_at",
+            "auto_close_warn_at",
+            postgresql_where=text("auto_close_warn_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -55,6 +90,30 @@ class Ticket(Timestamped, Base):
     # The Discord message the ticket was created from (the `Create ticket` context menu).
     source_url: Mapped[str | None] = mapped_column(String(300))
 
+    # SLA state (sla/service.py keeps it; README "SLA"). All instants are the database's.
+    # Not None: the ticket is under this policy (targets copied below when it opened).
+    sla_policy_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("sla_policies.id", ondelete="RESTRICT")
+    )
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_response_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The resolution clock: business seconds used before `sla_clock_started_at` (None: the
+    # clock is paused, `waiting`, or stopped, closed), and the target it runs against.
+    sla_resolution_seconds: Mapped[int | None] = mapped_column(Integer)
+    sla_used_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sla_clock_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # While the clock runs: when 80% and 100% of the resolution target will be used.
+    resolution_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set once a target is known missed: by the scanner when it records the breach, or when
+    # a clock stops late (a late first response, a close or pause past the target).
+    sla_breached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Auto-close of a ticket waiting for its author (any ticket, SLA or not).
+    waiting_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    auto_close_warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    auto_close_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
     # Optimistic locking: every UPDATE checks and bumps `version` (StaleDataError on a race).
     # eager_defaults: INSERT/UPDATE ... RETURNING the server-set columns (number, timestamps),
     # so a write needs no second SELECT to answer with the ticket.
@@ -71,7 +130,19 @@ class TicketEvent(Base):
     """The durable history of a ticket: one row per change, written with the change."""
 
     __tablename__ = "ticket_events"
-    __table_args__ = (Index("ix_ticket_events_ticket", "ticket_id", "id"),)
+    __table_args__ = (
+        Index("ix_ticket_events_ticket", "ticket_id", "id"),
+        # An SLA warning or breach is recorded once per ticket and target, however many
+        # scanners run (sla/scanner.py inserts ... ON CONFLICT DO NOTHING against this).
+        Index(
+            "uq_ticket_events_sla_once",
+            "ticket_id",
+            "kind",
+            text("(data ->> 'target')"),
+            unique=True,
+            postgresql_where=text("kind IN ('sla_warning', 'sla_breached')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))

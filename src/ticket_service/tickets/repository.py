@@ -17,7 +17,9 @@ from ticket_service.assignment.models import TeamMember
 from ticket_service.catalog.cache import cache_of
 from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
+from ticket_service.kit.pagination import DueKey
 from ticket_service.ratings.models import TicketRating
+from ticket_service.sla.repository import SLA_FILTERS, due_order, past_due_key
 from ticket_service.tickets.access import Viewer, following, staff_clause
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import Role, User
@@ -47,6 +49,11 @@ class TicketFilters:
     created_before: datetime | None = None
     limit: int = 50
     before_number: int | None = None
+    # SLA (sla/): "at_risk" (80% of a target used) or "breached"; `sort="due"`: soonest
+    # resolution due first (then tickets without a running clock), paged by `after_due`.
+    sla: str | None = None
+    sort: str = "number"
+    after_due: DueKey | None = None
 
 
 def _teams_of(viewer: Viewer) -> Select[int]:
@@ -108,6 +115,15 @@ _VIEW_COLUMNS = (
                 ),
             ),
         ).label("rating"),
+        # The `sla` field (sla.schemas.sla_view), at the database's now.
+        Ticket.sla_policy_id,
+        Ticket.first_response_at,
+        Ticket.first_response_due_at,
+        Ticket.sla_resolution_seconds,
+        Ticket.sla_used_seconds,
+        Ticket.sla_clock_started_at,
+        Ticket.resolution_due_at,
+        func.now().label("db_now"),
     )
     .join(Service, Ticket.service_id == Service.id)
     .join(_author, Ticket.author_id == _author.id)
@@ -178,12 +194,20 @@ def _user_id(discord_id: str) -> Select[int]:
 async def list_visible(
     session: AsyncSession, user: User, filters: TicketFilters
 ) -> tuple[Sequence[Row[*tuple[Any, ...]]], bool]:
-    """Newest first by number; one row more than asked tells whether a next page exists.
+    """Newest first by number, or with `sort=due` soonest resolution due first; one row
+    more than asked tells whether a next page exists.
 
     Rows, not entities: a page is read-only, and building 50 tickets with their people
     as ORM objects cost more than the query itself."""
     stmt = apply_filters(visible_to(_VIEW_COLUMNS, user), user, filters)
-    stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
+    if filters.sort == "due":
+        if filters.after_due is not None:
+            stmt = stmt.where(past_due_key(filters.after_due))
+        stmt = stmt.order_by(*due_order()).limit(filters.limit + 1)
+    else:
+        if filters.before_number is not None:
+            stmt = stmt.where(Ticket.number < filters.before_number)
+        stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
     rows = (await session.execute(stmt)).all()
     return rows[: filters.limit], len(rows) > filters.limit
 
@@ -223,8 +247,8 @@ def apply_filters(stmt: S, user: User, filters: TicketFilters) -> S:
         stmt = stmt.where(Ticket.service_id.in_(_teams_of(user.id)))
     if filters.active:
         stmt = stmt.where(Ticket.status.in_([s.value for s in Status if not s.is_closed]))
-    if filters.before_number is not None:
-        stmt = stmt.where(Ticket.number < filters.before_number)
+    if filters.sla is not None:
+        stmt = stmt.where(SLA_FILTERS[filters.sla]())
     return stmt
 
 

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, StrictInt, StringConstrai
 
 from ticket_service.kit.schemas import CleanText, RequestModel
 from ticket_service.ratings.schemas import RatingOut
+from ticket_service.sla.schemas import SlaOut, sla_view
 from ticket_service.vocabulary import Priority, Status, one_of
 
 ServiceSlug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -95,6 +96,9 @@ class TicketOut(BaseModel):
     rating: RatingOut | None = Field(
         default=None, description="The author's satisfaction rating, once given (after close)"
     )
+    sla: SlaOut | None = Field(
+        default=None, description="Its SLA as of the database's clock; null: under no SLA"
+    )
 
 
 class TicketPage(BaseModel):
@@ -148,8 +152,13 @@ _TICKET_LIST = TypeAdapter(list[TicketOut])
 
 def ticket_rows_out(rows: Sequence[Any]) -> list[TicketOut]:
     """Render rows carrying TicketOut's fields as attributes (the list query's rows), in
-    one call into pydantic-core rather than one model per row from Python."""
-    return _TICKET_LIST.validate_python(rows, from_attributes=True)
+    one call into pydantic-core rather than one model per row from Python. Rows with the
+    SLA columns and `db_now` (tickets.repository._VIEW_COLUMNS) get their `sla`."""
+    tickets = _TICKET_LIST.validate_python(rows, from_attributes=True)
+    for ticket, row in zip(tickets, rows, strict=True):
+        if getattr(row, "sla_policy_id", None) is not None:
+            ticket.sla = sla_view(row, row.db_now)
+    return tickets
 
 
 def ticket_out(ticket: Any) -> TicketOut:
@@ -178,4 +187,6 @@ def ticket_out(ticket: Any) -> TicketOut:
             if ticket.rating
             else None
         ),
+        # "Now" is the database's instant of the write this answers.
+        sla=sla_view(ticket, ticket.updated_at),
     )

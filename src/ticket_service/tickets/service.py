@@ -15,7 +15,9 @@ from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
 from ticket_service.events.record import publish, record_event, stage_event
 from ticket_service.events.registry import Kind
+from ticket_service.kit.pagination import DueKey
 from ticket_service.kit.preconditions import Condition, check_if_match, ticket_etag
+from ticket_service.sla import service as sla
 from ticket_service.tickets import repository
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.tickets.repository import TicketFilters
@@ -71,6 +73,7 @@ async def open_ticket(
     set_committed_value(ticket, "assignee", None)
     set_committed_value(ticket, "rating", None)
     session.add(ticket)
+    await sla.on_open(session, ticket)  # its policy and due dates, written with the INSERT
     # Automatic assignment (per the service's mode) picks under the service's lock; an
     # unassigned ticket's `opened` event tells the team channel nobody was available.
     assignee, unassigned_reason = await assignment.pick_on_open(session, service)
@@ -175,6 +178,7 @@ async def move(
     current = ticket.status
     ticket.status = new.value
     ticket.closed_at = datetime.now(UTC) if new.is_closed else None
+    await sla.on_move(session, ticket, current, new)  # the SLA clocks, in the same UPDATE
     try:
         # Taking it and moving it: both events in one flush with the ticket's UPDATE.
         staged = (
@@ -220,12 +224,18 @@ async def history_of(
 
 async def list_tickets(
     session: AsyncSession, user: User, filters: TicketFilters
-) -> tuple[list[TicketOut], int | None]:
+) -> tuple[list[TicketOut], int | DueKey | None]:
+    """A page and where it ended (for `encode_cursor`) when there is a next one: the last
+    number, or with `sort=due` the last (due, number)."""
     if filters.status is not None:
         parse_status(filters.status)
     rows, more = await repository.list_visible(session, user, filters)
     tickets = ticket_rows_out(rows)
-    return tickets, (tickets[-1].number if more and tickets else None)
+    if not (more and tickets):
+        return tickets, None
+    if filters.sort == "due":
+        return tickets, DueKey(rows[-1].resolution_due_at, tickets[-1].number)
+    return tickets, tickets[-1].number
 
 
 async def count_tickets(

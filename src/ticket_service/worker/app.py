@@ -18,6 +18,7 @@ import ticket_service.actions.tasks
 import ticket_service.idempotency.tasks
 import ticket_service.integrations.discord.tasks
 import ticket_service.notifications.tasks
+import ticket_service.sla.tasks
 import ticket_service.worker.pruning  # noqa: F401
 from ticket_service.config import Settings
 from ticket_service.ops.tracing import trace_job

@@ -1,0 +1,140 @@
+"""All SQL about calendars and policies (the scanner's is in sla/scanner.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ticket_service.catalog.models import Service
+from ticket_service.kit.pagination import DueKey
+from ticket_service.sla.models import CalendarRow, SlaPolicy
+from ticket_service.tickets.models import Ticket
+
+
+def _first_response_open() -> ColumnElement[bool]:
+    # The predicate of the first-response partial indexes.
+    return and_(Ticket.first_response_at.is_(None), Ticket.closed_at.is_(None))
+
+
+def at_risk() -> ColumnElement[bool]:
+    """80% of a target used and the target not yet missed, at the database's now."""
+    now = func.now()
+    return or_(
+        and_(
+            _first_response_open(),
+            Ticket.first_response_warn_at <= now,
+            Ticket.first_response_due_at > now,
+        ),
+        and_(Ticket.resolution_warn_at <= now, Ticket.resolution_due_at > now),
+    )
+
+
+def breached() -> ColumnElement[bool]:
+    """A target missed: overdue now (a running clock, an unanswered ticket) or found
+    missed before (`sla_breached_at`). Each arm has its index."""
+    now = func.now()
+    return or_(
+        Ticket.sla_breached_at.is_not(None),
+        Ticket.resolution_due_at <= now,
+        and_(_first_response_open(), Ticket.first_response_due_at < now),
+    )
+
+
+SLA_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
+    "at_risk": at_risk,
+    "breached": breached,
+}
+
+
+def due_order() -> tuple[Any, ...]:
+    return (Ticket.resolution_due_at.asc().nulls_last(), Ticket.number.asc())
+
+
+def past_due_key(key: DueKey) -> ColumnElement[bool]:
+    """The tickets after `key` in `due_order`."""
+    if key.due is None:
+        return and_(Ticket.resolution_due_at.is_(None), Ticket.number > key.number)
+    return or_(
+        tuple_(Ticket.resolution_due_at, Ticket.number) > tuple_(key.due, key.number),
+        Ticket.resolution_due_at.is_(None),
+    )
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """The database's clock (the transaction's start, like the rows' timestamps)."""
+    now: datetime = await session.scalar(select(func.now()))  # type: ignore[assignment]
+    return now
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime
+    auto_close_days: int
+    calendar: CalendarRow | None
+    policy: SlaPolicy | None
+
+
+async def context_of(
+    session: AsyncSession, service_id: int, priority: str | None = None
+) -> Context:
+    """In one round trip: the database's now, the service's auto-close days, its calendar
+    row (None: the default) and, given a priority, its active policy for it."""
+    policy_on = and_(
+        SlaPolicy.service_id == Service.id,
+        SlaPolicy.priority == priority,
+        SlaPolicy.active.is_(True),
+    )
+    stmt = (
+        select(func.now(), Service.auto_close_days, CalendarRow, SlaPolicy)
+        .select_from(Service)
+        .outerjoin(CalendarRow, Service.calendar_id == CalendarRow.id)
+        .outerjoin(SlaPolicy, policy_on if priority is not None else false())
+        .where(Service.id == service_id)
+    )
+    now, auto_close_days, calendar, policy = (await session.execute(stmt)).one()
+    return Context(now, auto_close_days, calendar, policy)
+
+
+async def calendar_rows(session: AsyncSession) -> list[CalendarRow]:
+    return list((await session.scalars(select(CalendarRow).order_by(CalendarRow.slug))).all())
+
+
+async def calendar_by_slug(
+    session: AsyncSession, slug: str, *, for_update: bool = False
+) -> CalendarRow | None:
+    stmt = select(CalendarRow).where(CalendarRow.slug == slug)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def service_by_slug(
+    session: AsyncSession, slug: str, *, for_update: bool = False
+) -> Service | None:
+    stmt = select(Service).where(Service.slug == slug)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def policies_of(session: AsyncSession, service_id: int) -> list[SlaPolicy]:
+    stmt = select(SlaPolicy).where(SlaPolicy.service_id == service_id)
+    return list((await session.scalars(stmt)).all())
+
+
+async def services_using(session: AsyncSession, calendar_id: int) -> list[str]:
+    stmt = select(Service.slug).where(Service.calendar_id == calendar_id).order_by(Service.slug)
+    return list((await session.scalars(stmt)).all())
+
+
+async def retire_policies(session: AsyncSession, service_id: int, keep: list[str]) -> None:
+    await session.execute(
+        update(SlaPolicy)
+        .where(SlaPolicy.service_id == service_id, SlaPolicy.priority.not_in(keep))
+        .values(active=False, updated_at=func.now())
+    )
