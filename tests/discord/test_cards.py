@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 
 import psycopg
 
 from tests.discord.conftest import AGENT_ROLE, CHANNEL, Discord, interaction, member, modal_data
 from tests.factories import auth_headers, open_ticket
+from tests.sla.conftest import set_sla, time_passes
+from tests.tickets.conftest import Person
 from ticket_service.users.models import Role
 
 CARD_POSTS = rf"/channels/{CHANNEL}/messages$"
@@ -295,3 +298,31 @@ def test_a_long_rate_limit_retries_the_job_when_discord_says() -> None:
     assert later is not None
     done = SimpleNamespace(attempts=MAX_ATTEMPTS)
     assert strategy.get_retry_decision(exception=RateLimited(1), job=done) is None
+
+
+async def test_the_card_shows_the_sla_due_and_what_was_missed(
+    discord_app: Discord, database_url: str
+) -> None:
+    d = discord_app
+    admin = await _with_channel(d)
+    await set_sla(d.client, Person("3001", admin), first=60, resolution=600)
+    author = await auth_headers(d.app, "1001")
+    agent = await auth_headers(d.app, "2001", Role.agent)
+    ticket = await open_ticket(d.client, author, "Нет доступа к 1С")
+    guid = ticket["guid_ticket"]
+    await d.run_jobs()
+    [post] = d.api.of("POST", CARD_POSTS)
+    # The first response is due first; Discord shows the instant in each reader's zone.
+    due = ticket["sla"]["first_response_due_at"]
+    stamp = int(datetime.fromisoformat(due).timestamp())
+    assert _fields(post.body)["SLA"] == f"срок <t:{stamp}:f> (<t:{stamp}:R>)"
+
+    time_passes(database_url, guid, 61 * 60)  # an hour and a minute without an answer
+    for status in ("processing", "waiting"):  # answered late, then waiting for the author
+        r = await d.client.post(
+            f"/api/v1/tickets/{guid}/status", json={"status": status}, headers=agent
+        )
+        assert r.status_code == 200, r.text
+    await d.run_jobs()
+    line = _fields(d.api.of("PATCH", CARD_EDITS)[-1].body)["SLA"]
+    assert line == "нарушен: первый ответ; на паузе: ждём автора"

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from ticket_service.config import Settings
 from ticket_service.integrations.discord.texts import WORDS
 from ticket_service.notifications.channels.discord import COLORS
+from ticket_service.sla.schemas import sla_view
 from ticket_service.tickets.models import Ticket
 from ticket_service.tickets.workflow import allowed_moves
 from ticket_service.users.models import User, display_name
@@ -54,8 +56,31 @@ def card_actions(ticket: Ticket) -> list[str]:
     return actions
 
 
-def card(settings: Settings, ticket: Ticket) -> dict[str, Any]:
-    """The message payload of the card (ticket loaded with service, author, assignee)."""
+def _sla_text(words: dict[str, str], locale: str, ticket: Ticket, now: datetime) -> str | None:
+    """The card's SLA line: what was missed, paused, or the next due instant. A due instant
+    is Discord's timestamp markup, which each reader's client shows in their own language
+    and time zone (and as "in 2 hours"), so the card need not change as time passes."""
+    sla = sla_view(ticket, now)
+    if sla is None:
+        return None
+    parts = []
+    if sla.breached:
+        targets = ", ".join(target.label(locale) for target in sla.breached)
+        parts.append(words["sla_breached"].format(targets=targets))
+    if sla.paused:
+        parts.append(words["sla_paused"])
+    else:
+        answered = sla.first_response_at is not None or sla.first_response_due_at is None
+        due = sla.resolution_due_at if answered else sla.first_response_due_at
+        if due is not None and ticket.closed_at is None:
+            stamp = int(due.timestamp())
+            parts.append(words["sla_due"].format(due=f"<t:{stamp}:f> (<t:{stamp}:R>)"))
+    return "; ".join(parts) or None
+
+
+def card(settings: Settings, ticket: Ticket, now: datetime) -> dict[str, Any]:
+    """The message payload of the card (ticket loaded with service, author, assignee);
+    `now`: the database's clock, for the SLA line."""
     locale = settings.notify_locale
     words = WORDS[locale]
     status = Status(ticket.status)
@@ -74,6 +99,9 @@ def card(settings: Settings, ticket: Ticket) -> dict[str, Any]:
         },
         {"name": words["service"], "value": ticket.service.name[:1024], "inline": True},
     ]
+    sla_text = _sla_text(words, locale, ticket, now)
+    if sla_text:
+        fields.append({"name": words["sla"], "value": sla_text[:1024], "inline": False})
     if ticket.source_url:
         fields.append({"name": words["source"], "value": ticket.source_url, "inline": False})
     buttons = [

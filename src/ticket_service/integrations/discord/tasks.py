@@ -17,6 +17,7 @@ from ticket_service.integrations.discord import repository
 from ticket_service.integrations.discord.cards import card, payload_hash
 from ticket_service.kit.discord_rest import DiscordError, RateLimited, bot_client
 from ticket_service.notifications.service import CARD_TASK
+from ticket_service.sla.repository import db_now
 from ticket_service.worker.registry import jobs
 from ticket_service.worker.resources import Resources, resources_of
 
@@ -49,7 +50,7 @@ async def refresh_card(resources: Resources, guid: uuid.UUID) -> str:
         message_id = existing.message_id if existing else None
         if not channel_id:
             return "no_channel"
-        payload = card(settings, ticket)
+        payload = card(settings, ticket, await db_now(session))
         digest = payload_hash(payload)
         if existing is not None and message_id and existing.payload_hash == digest:
             return "unchanged"
