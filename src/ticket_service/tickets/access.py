@@ -8,12 +8,27 @@ same rule plus their own tickets (`tickets.repository.visible_to`).
 
 from __future__ import annotations
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.assignment.models import Follower, TeamMember
 from ticket_service.tickets.models import Ticket
 from ticket_service.users.models import Role, User
+
+
+def staff_clause(user: User, *, counting_following: bool = True) -> ColumnElement[bool]:
+    """The rule as SQL over `tickets` rows: where `user` is the ticket's staff. Lists use it
+    (visibility, who may search internal notes); `staff_on` asks it of one ticket."""
+    role = user.role_enum
+    if role is Role.admin:
+        return true()
+    if not role.is_staff:
+        return false()
+    teams = select(TeamMember.service_id).where(TeamMember.user_id == user.id)
+    rules = [Ticket.assignee_id == user.id, Ticket.service_id.in_(teams)]
+    if counting_following:
+        rules.append(exists().where(Follower.ticket_id == Ticket.id, Follower.user_id == user.id))
+    return or_(*rules)
 
 
 async def staff_on(
@@ -28,10 +43,5 @@ async def staff_on(
         return False
     if ticket.assignee_id == user.id:
         return True
-    on_team = exists().where(
-        TeamMember.service_id == ticket.service_id, TeamMember.user_id == user.id
-    )
-    if counting_following:
-        following = exists().where(Follower.ticket_id == ticket.id, Follower.user_id == user.id)
-        return bool(await session.scalar(select(or_(on_team, following))))
-    return bool(await session.scalar(select(on_team)))
+    rule = staff_clause(user, counting_following=counting_following)
+    return bool(await session.scalar(select(exists().where(Ticket.id == ticket.id, rule))))

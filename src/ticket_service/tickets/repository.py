@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Select, exists, or_, select
+from sqlalchemy import ColumnElement, Float, Row, Select, and_, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import InstrumentedAttribute, aliased, joinedload
 
-from ticket_service.assignment.models import Follower, TeamMember
+from ticket_service.assignment.models import Follower
 from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
+from ticket_service.kit.pagination import KeyPart
+from ticket_service.tickets import search
+from ticket_service.tickets.access import staff_clause
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import Role, User
 
@@ -37,7 +40,51 @@ class TicketFilters:
     created_after: datetime | None = None
     created_before: datetime | None = None
     limit: int = 50
-    before_number: int | None = None
+    # A name in SORTS; `after`: the sort key of the previous page's last row.
+    sort: str = "newest"
+    after: tuple[KeyPart, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: ColumnElement[Any] | InstrumentedAttribute[Any]
+    descending: bool = True
+
+
+@dataclass(frozen=True)
+class Sort:
+    """One order of ticket lists: its key, most significant column first (the last one
+    unique, so a keyset cursor is exact), and each column's Python type (what a cursor
+    carries). `keys` gets the text match, for orders that rank by it."""
+
+    keys: Callable[[search.Match | None], tuple[SortKey, ...]]
+    kinds: tuple[type, ...]
+    needs_q: bool = False
+
+
+def _relevance(found: search.Match | None) -> tuple[SortKey, ...]:
+    # Without a query (the service refuses that: needs_q) every rank would be equal.
+    rank = found.rank if found is not None else literal(0.0, Float(53))
+    return (SortKey(rank), SortKey(Ticket.number))
+
+
+# Adding an order is one entry (the API's `sort` parameter lists these).
+SORTS: dict[str, Sort] = {
+    "newest": Sort(lambda _: (SortKey(Ticket.number),), (int,)),
+    "relevance": Sort(_relevance, (float, int), needs_q=True),
+}
+
+
+def _after(keys: tuple[SortKey, ...], values: tuple[KeyPart, ...]) -> ColumnElement[bool]:
+    """Rows after the one whose key is `values`: beyond it on the first column, or equal
+    there and beyond on the next, and so on."""
+    ties: list[ColumnElement[bool]] = []
+    ways: list[ColumnElement[bool]] = []
+    for key, value in zip(keys, values, strict=True):
+        beyond = key.column < value if key.descending else key.column > value
+        ways.append(and_(*ties, beyond))
+        ties.append(key.column == value)
+    return or_(*ways)
 
 
 def _following(user_id: int) -> Any:
@@ -45,22 +92,15 @@ def _following(user_id: int) -> Any:
 
 
 def visible_to(stmt: S, user: User) -> S:
-    """The one visibility rule. An admin sees every ticket; an agent those of the services
-    whose team they are on, those assigned to them, those they follow, and their own; an
-    employee their own. Mirrors `tickets.access.staff_on` (plus authorship)."""
+    """The one visibility rule: the caller's own tickets and those they are staff on
+    (`tickets.access.staff_clause`). An admin sees every ticket; an agent those of the
+    services whose team they are on, those assigned to them, those they follow, and
+    their own; an employee their own."""
     role = user.role_enum
     if role is Role.admin:
         return stmt
     if role is Role.agent:
-        teams = select(TeamMember.service_id).where(TeamMember.user_id == user.id)
-        return stmt.where(
-            or_(
-                Ticket.author_id == user.id,
-                Ticket.assignee_id == user.id,
-                Ticket.service_id.in_(teams),
-                _following(user.id),
-            )
-        )
+        return stmt.where(or_(Ticket.author_id == user.id, staff_clause(user)))
     return stmt.where(Ticket.author_id == user.id)
 
 
@@ -111,10 +151,6 @@ async def view_visible(
     return (await session.execute(stmt)).one_or_none()
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _user_id(discord_id: str) -> Select[int]:
     return select(User.id).where(User.discord_id == discord_id)
 
@@ -122,11 +158,17 @@ def _user_id(discord_id: str) -> Select[int]:
 async def list_visible(
     session: AsyncSession, user: User, filters: TicketFilters
 ) -> tuple[Sequence[Row[*tuple[Any, ...]]], bool]:
-    """Newest first by number; one row more than asked tells whether a next page exists.
+    """In the filters' sort (newest first by number unless told); one row more than asked
+    tells whether a next page exists. Each row ends with its sort key (`sort_key_0`...).
 
     Rows, not entities: a page is read-only, and building 50 tickets with their people
     as ORM objects cost more than the query itself."""
     stmt = visible_to(_VIEW_COLUMNS, user)
+    found = None
+    if filters.q:
+        staff = None if not user.role_enum.is_staff else staff_clause(user)
+        found = search.match(search.parse(filters.q), staff)
+        stmt = stmt.where(found.where)
     if filters.guid_ticket is not None:
         stmt = stmt.where(Ticket.id == filters.guid_ticket)
     if filters.author is not None:
@@ -146,20 +188,26 @@ async def list_visible(
     if filters.service is not None:
         service_id = select(Service.id).where(Service.slug == filters.service).scalar_subquery()
         stmt = stmt.where(Ticket.service_id == service_id)
-    if filters.q:
-        pattern = f"%{_escape_like(filters.q)}%"
-        stmt = stmt.where(
-            Ticket.title.ilike(pattern, escape="\\") | Ticket.text.ilike(pattern, escape="\\")
-        )
     if filters.created_after is not None:
         stmt = stmt.where(Ticket.created_at >= filters.created_after)
     if filters.created_before is not None:
         stmt = stmt.where(Ticket.created_at < filters.created_before)
-    if filters.before_number is not None:
-        stmt = stmt.where(Ticket.number < filters.before_number)
-    stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
-    rows = (await session.execute(stmt)).all()
+    keys = SORTS[filters.sort].keys(found)
+    if filters.after is not None:
+        stmt = stmt.where(_after(keys, filters.after))
+    page = (
+        stmt.add_columns(*(k.column.label(f"sort_key_{i}") for i, k in enumerate(keys)))
+        .order_by(*(k.column.desc() if k.descending else k.column for k in keys))
+        .limit(filters.limit + 1)
+    )
+    rows = (await session.execute(page)).all()
     return rows[: filters.limit], len(rows) > filters.limit
+
+
+def sort_key(row: Row[*tuple[Any, ...]], sort: str) -> tuple[KeyPart, ...]:
+    """The sort key of a row `list_visible` returned: what the next page's cursor carries."""
+    fields = row._mapping
+    return tuple(fields[f"sort_key_{i}"] for i in range(len(SORTS[sort].kinds)))
 
 
 async def events_of(

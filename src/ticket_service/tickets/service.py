@@ -14,6 +14,7 @@ from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
 from ticket_service.events.record import record_event
 from ticket_service.events.registry import Kind
+from ticket_service.kit.pagination import KeyPart
 from ticket_service.tickets import repository
 from ticket_service.tickets.access import staff_on
 from ticket_service.tickets.models import Ticket, TicketEvent
@@ -191,11 +192,20 @@ async def history(
     return await repository.events_of(session, ticket.id, with_staff_only=staff)
 
 
+class SortNeedsQuery(BadRequest):
+    code = "sort_needs_q"
+    message = "This sort orders the matches of a text search: give `q` too"
+
+
 async def list_tickets(
     session: AsyncSession, user: User, filters: TicketFilters
-) -> tuple[list[TicketOut], int | None]:
+) -> tuple[list[TicketOut], tuple[KeyPart, ...] | None]:
+    """A page of the tickets visible to `user`, and the sort key of its last row when
+    another page follows (`kit.pagination.encode_keyset(filters.sort, key)`)."""
     if filters.status is not None:
         parse_status(filters.status)
+    if repository.SORTS[filters.sort].needs_q and not filters.q:
+        raise SortNeedsQuery(details={"sort": filters.sort})
     rows, more = await repository.list_visible(session, user, filters)
     tickets = ticket_rows_out(rows)
-    return tickets, (tickets[-1].number if more and tickets else None)
+    return tickets, (repository.sort_key(rows[-1], filters.sort) if more and rows else None)

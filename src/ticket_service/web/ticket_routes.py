@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from ticket_service.catalog import repository as catalog
 from ticket_service.db import Session
+from ticket_service.kit.pagination import KeyPart
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.tickets import service
 from ticket_service.tickets.access import staff_on
@@ -43,6 +44,11 @@ async def home(current: AnyPage) -> Response:
     return current.redirect("/queue" if current.staff else "/tickets")
 
 
+def _number(key: tuple[KeyPart, ...] | None) -> KeyPart | None:
+    # Pages here are newest first: their key is the ticket number alone.
+    return key[0] if key else None
+
+
 def _blank(value: str | None) -> str | None:
     return value.strip() or None if value else None
 
@@ -62,11 +68,11 @@ async def my_tickets(
         status=status.value if status else None,
         q=_blank(q),
         limit=PAGE_SIZE,
-        before_number=before,
+        after=(before,) if before else None,
     )
     tickets, last = await service.list_tickets(session, user, filters)
     return current.render(
-        "tickets.html", tickets=tickets, q=q or "", status=status, next_before=last
+        "tickets.html", tickets=tickets, q=q or "", status=status, next_before=_number(last)
     )
 
 
@@ -172,7 +178,7 @@ async def queue(
         service=_blank(service_slug),
         q=_blank(q),
         limit=PAGE_SIZE,
-        before_number=before,
+        after=(before,) if before else None,
     )
     tickets, last = await service.list_tickets(session, user, filters)
     services = await catalog.all_services(session, include_inactive=True)
@@ -184,5 +190,5 @@ async def queue(
         services=services,
         service=service_slug or "",
         q=q or "",
-        next_before=last,
+        next_before=_number(last),
     )
