@@ -71,10 +71,10 @@ def match(query: TextQuery, staff: ColumnElement[bool] | None) -> Match:
     if query.only_number and by_number is not None:
         return Match(by_number, cast(literal(_NUMBER_RANK), Float(53)))
     tsq = _tsquery(query.text)
-    found: list[ColumnElement[bool]] = [_columns.search.op("@@")(tsq)]
+    found: list[ColumnElement[bool]] = [_columns.search.bool_op("@@")(tsq)]
     rank: ColumnElement[float] = func.ts_rank(_columns.search, tsq)
     if staff is not None:
-        in_notes = _columns.note_words.op("@@")(tsq)
+        in_notes = _columns.note_words.bool_op("@@")(tsq)
         found.append(in_notes & staff)
         rank = rank + case((staff, func.ts_rank(_columns.note_words, tsq)), else_=0.0)
     if by_number is not None:
