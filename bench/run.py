@@ -10,8 +10,8 @@ load generator. Prints one table and writes it as JSON to bench/results/<timesta
 
 Settings (environment, or make variables of the same name):
 SEED (100000), DURATION (15 s), WARMUP (3 s), CONNECTIONS ("32,128"), OPS
-("open,list,status,mixed"; also "get"), LOADGEN ("auto" | "wrk" | "python"), BENCH_LOGS
-(a directory to keep the servers' logs in).
+("open,list,status,mixed"; also "get" and "search": see SEARCH_WORDS), LOADGEN
+("auto" | "wrk" | "python"), BENCH_LOGS (a directory to keep the servers' logs in).
 """
 
 # A load-test driver, not the service: it runs its own tools (wrk, our CLI) with fixed
@@ -49,6 +49,22 @@ DATABASE = "ticket_bench"
 STATUS_POOL = 4000  # pre-seeded tickets the status operation cycles open <-> processing
 SERVICES = ("general", "it", "hr", "office", "facilities")
 EMPLOYEES = 1000
+# Ticket texts draw words from VOCABULARY by a Zipf-like law (word i about as often as
+# 1/i), as real text does, so the planner's statistics of the search column look like
+# production's; each ticket also carries one error code E-<0..CODES-1>, CODES apart.
+VOCABULARY = (  # noqa: SIM905 (a list of 60 one-word strings, one a line, is unreadable)
+    "принтер принтера принтеры сканер сканера ошибка ошибку пароль пароля доступ доступа "
+    "почта почты монитор клавиатура мышь ноутбук сеть сети vpn wifi сервер сервера кабель "
+    "картридж бумага отпуск справка зарплата пропуск кабинет кондиционер стол стул лампа "
+    "окно дверь ключ телефон гарнитура камера микрофон звук экран драйвер обновление "
+    "установка лицензия учетная запись блокировка сброс настройка проект отчет таблица "
+    "файл папка диск копия"
+).split()
+CODES = 5000
+# The `search` operation (an agent on every team): 40 % a common word in another form,
+# newest first (most tickets match: the newest 50 are found at once); 40 % a rare error
+# code (SEED/CODES tickets match), newest first; 20 % the same code by relevance.
+SEARCH_WORDS = ("принтеры", "сканеры", "ошибки", "паролем", "доступы")
 CONSOLE_REQUEST = re.compile(r" request .* route=(?P<route>\S+) status=(?P<status>\d+)")
 
 
@@ -181,7 +197,12 @@ def seed(database_url: str, tickets: int) -> None:
                                      assignee_id, closed_at, version, created_at, updated_at)
                 SELECT gen_random_uuid(),
                        'Bench ticket ' || g,
-                       'Bench ticket ' || g || E'\n' || repeat('Описание заявки. ', 8),
+                       'Bench ticket ' || g || E'\n' || 'Код E-' || (g * 7919) %% %(codes)s
+                       || ' ' || (SELECT string_agg(
+                                      (%(words)s::text[])[
+                                          floor(exp(random() * ln(%(nwords)s + 1)))::int],
+                                      ' ')
+                                  FROM generate_series(1, 8 + g %% 3)),
                        st,
                        (ARRAY['low','normal','normal','high','urgent'])[1 + g %% 5],
                        sv.ids[1 + g %% array_length(sv.ids, 1)],
@@ -203,7 +224,13 @@ def seed(database_url: str, tickets: int) -> None:
                 ) AS s
                 ORDER BY g
                 """,
-                {"n": tickets, "pool": min(STATUS_POOL, tickets)},
+                {
+                    "n": tickets,
+                    "pool": min(STATUS_POOL, tickets),
+                    "codes": CODES,
+                    "words": list(VOCABULARY),
+                    "nwords": len(VOCABULARY),
+                },
             )
             conn.execute(
                 """
@@ -385,6 +412,15 @@ async def _python_load(
                 if op == "mixed":
                     r = random.randrange(100)
                     kind = "list" if r < 60 else "open" if r < 80 else "status" if r < 95 else "get"
+                if kind == "search":
+                    r = random.randrange(100)
+                    params: dict[str, str | int] = {"limit": 50}
+                    if r < 40:
+                        params["q"] = random.choice(SEARCH_WORDS)
+                    else:
+                        params["q"] = f"E-{random.randrange(CODES)}"
+                        if r >= 80:
+                            params["sort"] = "relevance"
                 started = time.perf_counter()
                 try:
                     if kind == "open":
@@ -393,6 +429,8 @@ async def _python_load(
                         resp = await client.get(
                             "/api/v1/tickets", params={"status": "open", "limit": 50}, headers=agent
                         )
+                    elif kind == "search":
+                        resp = await client.get("/api/v1/tickets", params=params, headers=agent)
                     elif kind == "get":
                         resp = await client.get(
                             f"/api/v1/tickets/{random.choice(pool)}", headers=agent

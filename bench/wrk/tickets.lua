@@ -1,6 +1,8 @@
 -- One wrk script for every operation of the benchmark (bench/run.py drives it):
 --   wrk -t2 -c32 -d15s -s bench/wrk/tickets.lua http://127.0.0.1:8000 -- <op> <pool file> <threads>
--- op: open | list | status | get | mixed (60 % list, 20 % open, 15 % status, 5 % get).
+-- op: open | list | status | get | search | mixed (60 % list, 20 % open, 15 % status, 5 % get).
+-- search mirrors bench/run.py's search operation: 40 % a common word form (newest first), 40 % a
+-- rare error code E-<0..4999> (newest first), 20 % that code by relevance.
 -- Tokens come from BENCH_AGENT_TOKEN (list, status, get) and BENCH_EMPLOYEE_TOKEN (open).
 -- The pool file holds one pre-seeded ticket guid a line, all 'open' at the start of a run.
 -- Each thread walks its own slice of the pool in order: the first pass moves every ticket
@@ -56,6 +58,26 @@ local function do_get()
   return wrk.format("GET", "/api/v1/tickets/" .. guid, headers(agent, false))
 end
 
+-- принтеры сканеры ошибки паролем доступы, percent-encoded
+local search_words = {
+  "%D0%BF%D1%80%D0%B8%D0%BD%D1%82%D0%B5%D1%80%D1%8B",
+  "%D1%81%D0%BA%D0%B0%D0%BD%D0%B5%D1%80%D1%8B",
+  "%D0%BE%D1%88%D0%B8%D0%B1%D0%BA%D0%B8",
+  "%D0%BF%D0%B0%D1%80%D0%BE%D0%BB%D0%B5%D0%BC",
+  "%D0%B4%D0%BE%D1%81%D1%82%D1%83%D0%BF%D1%8B",
+}
+
+local function do_search()
+  local r = math.random(100)
+  local query
+  if r <= 40 then query = "q=" .. search_words[math.random(#search_words)]
+  else
+    query = "q=E-" .. math.random(0, 4999)
+    if r > 80 then query = query .. "&sort=relevance" end
+  end
+  return wrk.format("GET", "/api/v1/tickets?limit=50&" .. query, headers(agent, false))
+end
+
 local function do_status()
   local n = #slice
   local guid = slice[(next_status % n) + 1]
@@ -78,6 +100,7 @@ function request()
   elseif op == "list" then return do_list()
   elseif op == "get" then return do_get()
   elseif op == "status" then return do_status()
+  elseif op == "search" then return do_search()
   end
   local r = math.random(100)
   if r <= 60 then return do_list()
