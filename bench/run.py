@@ -61,9 +61,10 @@ VOCABULARY = (  # noqa: SIM905 (a list of 60 one-word strings, one a line, is un
     "файл папка диск копия"
 ).split()
 CODES = 5000
-# The `search` operation (an agent on every team): 40 % a common word in another form,
-# newest first (most tickets match: the newest 50 are found at once); 40 % a rare error
-# code (SEED/CODES tickets match), newest first; 20 % the same code by relevance.
+# The `search` operation (an agent on every team): 30 % a common word in another form,
+# newest first (most tickets match: the newest 50 are found at once); 30 % a rare error
+# code (SEED/CODES tickets match), newest first; 20 % a code, 20 % a common word, by
+# relevance (sort=relevance).
 SEARCH_WORDS = ("принтеры", "сканеры", "ошибки", "паролем", "доступы")
 CONSOLE_REQUEST = re.compile(r" request .* route=(?P<route>\S+) status=(?P<status>\d+)")
 
@@ -415,12 +416,12 @@ async def _python_load(
                 if kind == "search":
                     r = random.randrange(100)
                     params: dict[str, str | int] = {"limit": 50}
-                    if r < 40:
-                        params["q"] = random.choice(SEARCH_WORDS)
-                    else:
-                        params["q"] = f"E-{random.randrange(CODES)}"
-                        if r >= 80:
-                            params["sort"] = "relevance"
+                    common = r < 30 or r >= 80
+                    params["q"] = (
+                        random.choice(SEARCH_WORDS) if common else f"E-{random.randrange(CODES)}"
+                    )
+                    if r >= 60:
+                        params["sort"] = "relevance"
                 started = time.perf_counter()
                 try:
                     if kind == "open":

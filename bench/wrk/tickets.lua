@@ -1,8 +1,8 @@
 -- One wrk script for every operation of the benchmark (bench/run.py drives it):
 --   wrk -t2 -c32 -d15s -s bench/wrk/tickets.lua http://127.0.0.1:8000 -- <op> <pool file> <threads>
 -- op: open | list | status | get | search | mixed (60 % list, 20 % open, 15 % status, 5 % get).
--- search mirrors bench/run.py's search operation: 40 % a common word form (newest first), 40 % a
--- rare error code E-<0..4999> (newest first), 20 % that code by relevance.
+-- search mirrors bench/run.py's search operation: 30 % a common word form (newest first),
+-- 30 % a rare error code E-<0..4999> (newest first), 20 % a code and 20 % a word by relevance.
 -- Tokens come from BENCH_AGENT_TOKEN (list, status, get) and BENCH_EMPLOYEE_TOKEN (open).
 -- The pool file holds one pre-seeded ticket guid a line, all 'open' at the start of a run.
 -- Each thread walks its own slice of the pool in order: the first pass moves every ticket
@@ -70,11 +70,9 @@ local search_words = {
 local function do_search()
   local r = math.random(100)
   local query
-  if r <= 40 then query = "q=" .. search_words[math.random(#search_words)]
-  else
-    query = "q=E-" .. math.random(0, 4999)
-    if r > 80 then query = query .. "&sort=relevance" end
-  end
+  if r <= 30 or r > 80 then query = "q=" .. search_words[math.random(#search_words)]
+  else query = "q=E-" .. math.random(0, 4999) end
+  if r > 60 then query = query .. "&sort=relevance" end
   return wrk.format("GET", "/api/v1/tickets?limit=50&" .. query, headers(agent, false))
 end
 
