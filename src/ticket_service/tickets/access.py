@@ -8,7 +8,7 @@ same rule plus their own tickets (`tickets.repository.visible_to`).
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Exists, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.assignment.models import Follower, TeamMember
@@ -16,19 +16,28 @@ from ticket_service.tickets.models import Ticket
 from ticket_service.users.models import Role, User
 
 
-def staff_clause(user: User, *, counting_following: bool = True) -> ColumnElement[bool]:
-    """The rule as SQL over `tickets` rows: where `user` is the ticket's staff. Lists use it
-    (visibility, who may search internal notes); `staff_on` asks it of one ticket."""
+def _on_team(user: User) -> ColumnElement[bool]:
+    # IN over the caller's teams, not a correlated EXISTS: a list filters thousands of
+    # rows by it, and the planner hashes an uncorrelated IN once per statement where an
+    # EXISTS would be run again for every row.
+    teams = select(TeamMember.service_id).where(TeamMember.user_id == user.id)
+    return Ticket.service_id.in_(teams)
+
+
+def following(user: User) -> Exists:
+    return exists().where(Follower.ticket_id == Ticket.id, Follower.user_id == user.id)
+
+
+def staff_clause(user: User) -> ColumnElement[bool]:
+    """`staff_on` as a column over `tickets`: read with the ticket itself, in the one
+    statement that loads it, and the rule lists use (visibility in
+    `tickets.repository.visible_to`; who may search internal notes, `tickets.search`)."""
     role = user.role_enum
     if role is Role.admin:
         return true()
     if not role.is_staff:
         return false()
-    teams = select(TeamMember.service_id).where(TeamMember.user_id == user.id)
-    rules = [Ticket.assignee_id == user.id, Ticket.service_id.in_(teams)]
-    if counting_following:
-        rules.append(exists().where(Follower.ticket_id == Ticket.id, Follower.user_id == user.id))
-    return or_(*rules)
+    return or_(Ticket.assignee_id == user.id, _on_team(user), following(user))
 
 
 async def staff_on(
@@ -43,5 +52,5 @@ async def staff_on(
         return False
     if ticket.assignee_id == user.id:
         return True
-    rule = staff_clause(user, counting_following=counting_following)
-    return bool(await session.scalar(select(exists().where(Ticket.id == ticket.id, rule))))
+    clause = or_(_on_team(user), following(user)) if counting_following else _on_team(user)
+    return bool(await session.scalar(select(clause).where(Ticket.id == ticket.id)))

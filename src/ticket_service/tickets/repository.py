@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Float, Row, Select, and_, exists, literal, or_, select
+from sqlalchemy import ColumnElement, Float, Row, Select, and_, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased, joinedload
 
-from ticket_service.assignment.models import Follower
 from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
 from ticket_service.kit.pagination import KeyPart
 from ticket_service.tickets import search
-from ticket_service.tickets.access import staff_clause
+from ticket_service.tickets.access import following, staff_clause
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import Role, User
 
@@ -91,10 +90,6 @@ def _after(keys: tuple[SortKey, ...], values: tuple[KeyPart, ...]) -> ColumnElem
         ways.append(and_(*ties, beyond))
         ties.append(key.column == value)
     return or_(*ways)
-
-
-def _following(user_id: int) -> Any:
-    return exists().where(Follower.ticket_id == Ticket.id, Follower.user_id == user_id)
 
 
 def visible_to(stmt: S, user: User) -> S:
@@ -174,7 +169,7 @@ def _conditions(user: User, filters: TicketFilters, found: search.Match | None) 
     elif filters.assignee is not None:
         where.append(Ticket.assignee_id == _user_id(filters.assignee).scalar_subquery())
     if filters.follower == "me":
-        where.append(_following(user.id))
+        where.append(following(user))
     if filters.status is not None:
         where.append(Ticket.status == filters.status)
     if filters.priority is not None:
