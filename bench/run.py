@@ -198,7 +198,7 @@ def seed(database_url: str, tickets: int) -> None:
                                      assignee_id, closed_at, version, created_at, updated_at)
                 SELECT gen_random_uuid(),
                        'Bench ticket ' || g,
-                       'Bench ticket ' || g || E'\n' || 'Код E-' || (g * 7919) %% %(codes)s
+                       'Bench ticket ' || g || E'\n' || 'Код E-' || (g::bigint * 7919) %% %(codes)s
                        || ' ' || (SELECT string_agg(
                                       (%(words)s::text[])[
                                           floor(exp(random() * ln(%(nwords)s + 1)))::int],

@@ -73,6 +73,15 @@ $$
 """
 
 
+BACKFILL = """
+UPDATE tickets t SET {column} = setweight(
+    to_tsvector('russian'::regconfig, c.d) || to_tsvector('simple'::regconfig, c.d), 'C')
+FROM (SELECT ticket_id, left(string_agg(body, E'\\n' ORDER BY id), 200000) AS d
+      FROM comments WHERE {which} GROUP BY ticket_id) AS c
+WHERE c.ticket_id = t.id
+"""
+
+
 def upgrade() -> None:
     for name in ("comment_words", "note_words"):
         op.add_column(
@@ -85,17 +94,8 @@ def upgrade() -> None:
             ),
         )
     # Existing comments: one set-based statement per kind before the trigger exists.
-    for name, internal in (("comment_words", "NOT internal"), ("note_words", "internal")):
-        op.execute(
-            f"""
-            UPDATE tickets t SET {name} = setweight(
-                to_tsvector('russian'::regconfig, c.d) || to_tsvector('simple'::regconfig, c.d),
-                'C')
-            FROM (SELECT ticket_id, left(string_agg(body, E'\\n' ORDER BY id), 200000) AS d
-                  FROM comments WHERE {internal} GROUP BY ticket_id) AS c
-            WHERE c.ticket_id = t.id
-            """
-        )
+    op.execute(BACKFILL.format(column="comment_words", which="NOT internal"))
+    op.execute(BACKFILL.format(column="note_words", which="internal"))
     op.add_column(
         "tickets",
         sa.Column(
