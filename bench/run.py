@@ -51,7 +51,9 @@ SERVICES = ("general", "it", "hr", "office", "facilities")
 EMPLOYEES = 1000
 # Ticket texts draw words from VOCABULARY by a Zipf-like law (word i about as often as
 # 1/i), as real text does, so the planner's statistics of the search column look like
-# production's; each ticket also carries one error code E-<0..CODES-1>, CODES apart.
+# production's; each ticket also carries one error code E-<n>, about 4 tickets per code
+# whatever SEED is (codes_for): a rare token matches a handful of tickets at 10,000 and
+# at 1,000,000 alike, as a real error code does.
 VOCABULARY = (  # noqa: SIM905 (a list of 60 one-word strings, one a line, is unreadable)
     "принтер принтера принтеры сканер сканера ошибка ошибку пароль пароля доступ доступа "
     "почта почты монитор клавиатура мышь ноутбук сеть сети vpn wifi сервер сервера кабель "
@@ -60,10 +62,15 @@ VOCABULARY = (  # noqa: SIM905 (a list of 60 one-word strings, one a line, is un
     "установка лицензия учетная запись блокировка сброс настройка проект отчет таблица "
     "файл папка диск копия"
 ).split()
-CODES = 5000
+
+
+def codes_for(tickets: int) -> int:
+    return max(1, tickets // 4)
+
+
 # The `search` operation (an agent on every team): 30 % a common word in another form,
 # newest first (most tickets match: the newest 50 are found at once); 30 % a rare error
-# code (SEED/CODES tickets match), newest first; 20 % a code, 20 % a common word, by
+# code (about 4 tickets match), newest first; 20 % a code, 20 % a common word, by
 # relevance (sort=relevance).
 SEARCH_WORDS = ("принтеры", "сканеры", "ошибки", "паролем", "доступы")
 CONSOLE_REQUEST = re.compile(r" request .* route=(?P<route>\S+) status=(?P<status>\d+)")
@@ -228,7 +235,7 @@ def seed(database_url: str, tickets: int) -> None:
                 {
                     "n": tickets,
                     "pool": min(STATUS_POOL, tickets),
-                    "codes": CODES,
+                    "codes": codes_for(tickets),
                     "words": list(VOCABULARY),
                     "nwords": len(VOCABULARY),
                 },
@@ -401,6 +408,7 @@ async def _python_load(
     body = {"text": "Bench: не работает VPN\nС утра не подключается из дома.", "service": "general"}
     latencies: list[float] = []
     errors = 0
+    codes = int(os.environ["BENCH_CODES"])
     limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
         deadline = time.perf_counter() + seconds
@@ -418,7 +426,7 @@ async def _python_load(
                     params: dict[str, str | int] = {"limit": 50}
                     common = r < 30 or r >= 80
                     params["q"] = (
-                        random.choice(SEARCH_WORDS) if common else f"E-{random.randrange(CODES)}"
+                        random.choice(SEARCH_WORDS) if common else f"E-{random.randrange(codes)}"
                     )
                     if r >= 60:
                         params["sort"] = "relevance"
@@ -589,6 +597,7 @@ def main() -> int:
         redis_url = start_valkey(tmp, stack)
         say(f"PostgreSQL {database_url}  Valkey {redis_url}  ({time.monotonic() - t0:.1f} s)")
 
+        os.environ["BENCH_CODES"] = str(codes_for(seed_n))  # the load generators' codes
         env = service_env(database_url, redis_url)
         env.update(DB_POOL_SIZE="16", DB_MAX_OVERFLOW="4", WORKER_METRICS_PORT="0")
         from ticket_service.migrate import upgrade

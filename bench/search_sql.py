@@ -27,13 +27,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import CODES, SEARCH_WORDS, env_int, on_every_team, say, seed, start_postgres
+from bench.run import (
+    SEARCH_WORDS,
+    codes_for,
+    env_int,
+    on_every_team,
+    say,
+    seed,
+    start_postgres,
+)
 
 AGENT = "900000000000000001"
 
 
-def shapes() -> list[tuple[str, dict[str, Any]]]:
-    code = f"E-{random.randrange(CODES)}"
+def shapes(codes: int) -> list[tuple[str, dict[str, Any]]]:
+    code = f"E-{random.randrange(codes)}"
     word = random.choice(SEARCH_WORDS)
     return [
         ("common word, newest", {"q": word}),
@@ -45,7 +53,7 @@ def shapes() -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-async def measure(database_url: str, runs: int) -> list[tuple[str, float, float, str]]:
+async def measure(database_url: str, runs: int, codes: int) -> list[tuple[str, float, float, str]]:
     import psycopg
     from sqlalchemy import event, select
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -68,7 +76,7 @@ async def measure(database_url: str, runs: int) -> list[tuple[str, float, float,
         agent = (await session.execute(select(User).where(User.discord_id == AGENT))).scalar_one()
         with psycopg.connect(database_url) as conn:
             for _ in range(runs):
-                for name, params in shapes():
+                for name, params in shapes(codes):
                     await repository.list_visible(session, agent, TicketFilters(**params))
                     statement, values = seen[-1]
                     rows = conn.execute(
@@ -117,7 +125,7 @@ def main() -> int:
                 (AGENT,),
             )
         on_every_team(database_url, AGENT)
-        results = asyncio.run(measure(database_url, runs))
+        results = asyncio.run(measure(database_url, runs, codes_for(seed_n)))
     print(f"\n{seed_n:,} tickets, {runs} runs each, database execution time (EXPLAIN ANALYZE)\n")
     print("| search | median ms | p99 ms | tickets read by |")
     print("|---|---:|---:|---|")

@@ -2,7 +2,8 @@
 --   wrk -t2 -c32 -d15s -s bench/wrk/tickets.lua http://127.0.0.1:8000 -- <op> <pool file> <threads>
 -- op: open | list | status | get | search | mixed (60 % list, 20 % open, 15 % status, 5 % get).
 -- search mirrors bench/run.py's search operation: 30 % a common word form (newest first),
--- 30 % a rare error code E-<0..4999> (newest first), 20 % a code and 20 % a word by relevance.
+-- 30 % a rare error code E-<0..BENCH_CODES-1> (newest first), 20 % a code and 20 % a word
+-- by relevance.
 -- Tokens come from BENCH_AGENT_TOKEN (list, status, get) and BENCH_EMPLOYEE_TOKEN (open).
 -- The pool file holds one pre-seeded ticket guid a line, all 'open' at the start of a run.
 -- Each thread walks its own slice of the pool in order: the first pass moves every ticket
@@ -67,11 +68,13 @@ local search_words = {
   "%D0%B4%D0%BE%D1%81%D1%82%D1%83%D0%BF%D1%8B",
 }
 
+local codes = tonumber(os.getenv("BENCH_CODES") or "2500")
+
 local function do_search()
   local r = math.random(100)
   local query
   if r <= 30 or r > 80 then query = "q=" .. search_words[math.random(#search_words)]
-  else query = "q=E-" .. math.random(0, 4999) end
+  else query = "q=E-" .. math.random(0, codes - 1) end
   if r > 60 then query = query .. "&sort=relevance" end
   return wrk.format("GET", "/api/v1/tickets?limit=50&" .. query, headers(agent, false))
 end
