@@ -63,6 +63,13 @@ class Sort:
     window: int | None = None
 
 
+def _newest(found: search.Match | None) -> ColumnElement[int] | InstrumentedAttribute[int]:
+    """The ticket number to order by. For a rare query an expression of it (`number + 0`),
+    which no index orders: PostgreSQL then reads the matches from the GIN index and sorts
+    them, instead of walking the number index backwards through every ticket."""
+    return Ticket.number + 0 if found is not None and found.rare else Ticket.number
+
+
 def _relevance(found: search.Match | None) -> tuple[SortKey, ...]:
     # Without a query (the service refuses that: needs_q) every rank would be equal.
     rank = found.rank if found is not None else literal(0.0, Float(53))
@@ -73,7 +80,7 @@ RELEVANCE_WINDOW = 1000
 
 # Adding an order is one entry (the API's `sort` parameter lists these).
 SORTS: dict[str, Sort] = {
-    "newest": Sort(lambda _: (SortKey(Ticket.number),), (int,)),
+    "newest": Sort(lambda found: (SortKey(_newest(found)),), (int,)),
     # Ranking reads every candidate's words: the newest RELEVANCE_WINDOW matches keep a
     # common word as fast at a million tickets as at ten thousand.
     "relevance": Sort(_relevance, (float, int), needs_q=True, window=RELEVANCE_WINDOW),
@@ -204,7 +211,7 @@ async def list_visible(
         # Only the newest `window` matches are ordered: the cost stays that of reading
         # them, not of ranking every ticket a common word matches.
         newest = visible_to(select(Ticket.id), user).where(*where)
-        newest = newest.order_by(Ticket.number.desc()).limit(order.window)
+        newest = newest.order_by(_newest(found).desc()).limit(order.window)
         stmt = _VIEW_COLUMNS.where(Ticket.id.in_(newest))
     keys = order.keys(found)
     if filters.after is not None:
