@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: install run test fault-test lint audit format migrate clean bench bench-cpu
+.PHONY: install run test fault-test lint audit format migrate clean bench bench-cpu bench-search
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -61,6 +61,9 @@ bench: install ## load test against a bare reference app: make bench SEED=10000 
 
 bench-cpu: install ## CPU per request of each operation, in-process: make bench-cpu PROFILE=open
 	$(BIN)/python bench/cpu.py
+
+bench-search: install ## database time of each text search shape: make bench-search SEED=1000000
+	$(BIN)/python bench/search_sql.py
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

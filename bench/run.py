@@ -15,9 +15,9 @@ reported against the pages' target: p99 under 150 ms.
 
 Settings (environment, or make variables of the same name):
 SEED (100000), DURATION (15 s), WARMUP (3 s), CONNECTIONS ("32,128"), PAGE_CONNECTIONS
-(16), OPS ("open,list,status,mixed,pages"; also "get"; "pages" = the three page_*
-operations), LOADGEN ("auto" | "wrk" | "python"), BENCH_LOGS (a directory to keep the
-servers' logs in).
+(16), OPS ("open,list,status,mixed,pages"; also "get" and "search": see SEARCH_WORDS;
+"pages" = the three page_* operations), LOADGEN ("auto" | "wrk" | "python"), BENCH_LOGS (a
+directory to keep the servers' logs in).
 """
 
 # A load-test driver, not the service: it runs its own tools (wrk, our CLI) with fixed
@@ -57,6 +57,30 @@ PAGE_P99_TARGET_MS = 150.0  # issue 14: pages answer in under 150 ms p99 at 16 u
 STATUS_POOL = 4000  # pre-seeded tickets the status operation cycles open <-> processing
 SERVICES = ("general", "it", "hr", "office", "facilities")
 EMPLOYEES = 1000
+# Ticket texts draw words from VOCABULARY by a Zipf-like law (word i about as often as
+# 1/i), as real text does, so the planner's statistics of the search column look like
+# production's; each ticket also carries one error code E-<n>, about 4 tickets per code
+# whatever SEED is (codes_for): a rare token matches a handful of tickets at 10,000 and
+# at 1,000,000 alike, as a real error code does.
+VOCABULARY = (  # noqa: SIM905 (a list of 60 one-word strings, one a line, is unreadable)
+    "принтер принтера принтеры сканер сканера ошибка ошибку пароль пароля доступ доступа "
+    "почта почты монитор клавиатура мышь ноутбук сеть сети vpn wifi сервер сервера кабель "
+    "картридж бумага отпуск справка зарплата пропуск кабинет кондиционер стол стул лампа "
+    "окно дверь ключ телефон гарнитура камера микрофон звук экран драйвер обновление "
+    "установка лицензия учетная запись блокировка сброс настройка проект отчет таблица "
+    "файл папка диск копия"
+).split()
+
+
+def codes_for(tickets: int) -> int:
+    return max(1, tickets // 4)
+
+
+# The `search` operation (an agent on every team): 30 % a common word in another form,
+# newest first (most tickets match: the newest 50 are found at once); 30 % a rare error
+# code (about 4 tickets match), newest first; 20 % a code, 20 % a common word, by
+# relevance (sort=relevance).
+SEARCH_WORDS = ("принтеры", "сканеры", "ошибки", "паролем", "доступы")
 CONSOLE_REQUEST = re.compile(r" request .* route=(?P<route>\S+) status=(?P<status>\d+)")
 
 
@@ -189,7 +213,12 @@ def seed(database_url: str, tickets: int) -> None:
                                      assignee_id, closed_at, version, created_at, updated_at)
                 SELECT gen_random_uuid(),
                        'Bench ticket ' || g,
-                       'Bench ticket ' || g || E'\n' || repeat('Описание заявки. ', 8),
+                       'Bench ticket ' || g || E'\n' || 'Код E-' || (g::bigint * 7919) %% %(codes)s
+                       || ' ' || (SELECT string_agg(
+                                      (%(words)s::text[])[
+                                          floor(exp(random() * ln(%(nwords)s + 1)))::int],
+                                      ' ')
+                                  FROM generate_series(1, 8 + g %% 3)),
                        st,
                        (ARRAY['low','normal','normal','high','urgent'])[1 + g %% 5],
                        sv.ids[1 + g %% array_length(sv.ids, 1)],
@@ -211,7 +240,13 @@ def seed(database_url: str, tickets: int) -> None:
                 ) AS s
                 ORDER BY g
                 """,
-                {"n": tickets, "pool": min(STATUS_POOL, tickets)},
+                {
+                    "n": tickets,
+                    "pool": min(STATUS_POOL, tickets),
+                    "codes": codes_for(tickets),
+                    "words": list(VOCABULARY),
+                    "nwords": len(VOCABULARY),
+                },
             )
             conn.execute(
                 """
@@ -384,6 +419,7 @@ async def _python_load(
     body = {"text": "Bench: не работает VPN\nС утра не подключается из дома.", "service": "general"}
     latencies: list[float] = []
     errors = 0
+    codes = int(os.environ["BENCH_CODES"])
     limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
         deadline = time.perf_counter() + seconds
@@ -396,6 +432,15 @@ async def _python_load(
                 if op == "mixed":
                     r = random.randrange(100)
                     kind = "list" if r < 60 else "open" if r < 80 else "status" if r < 95 else "get"
+                if kind == "search":
+                    r = random.randrange(100)
+                    params: dict[str, str | int] = {"limit": 50}
+                    common = r < 30 or r >= 80
+                    params["q"] = (
+                        random.choice(SEARCH_WORDS) if common else f"E-{random.randrange(codes)}"
+                    )
+                    if r >= 60:
+                        params["sort"] = "relevance"
                 started = time.perf_counter()
                 try:
                     if kind == "open":
@@ -404,6 +449,8 @@ async def _python_load(
                         resp = await client.get(
                             "/api/v1/tickets", params={"status": "open", "limit": 50}, headers=agent
                         )
+                    elif kind == "search":
+                        resp = await client.get("/api/v1/tickets", params=params, headers=agent)
                     elif kind == "get":
                         resp = await client.get(
                             f"/api/v1/tickets/{random.choice(pool)}", headers=agent
@@ -584,6 +631,7 @@ def main() -> int:
         redis_url = start_valkey(tmp, stack)
         say(f"PostgreSQL {database_url}  Valkey {redis_url}  ({time.monotonic() - t0:.1f} s)")
 
+        os.environ["BENCH_CODES"] = str(codes_for(seed_n))  # the load generators' codes
         env = service_env(database_url, redis_url)
         env.update(DB_POOL_SIZE="16", DB_MAX_OVERFLOW="4", WORKER_METRICS_PORT="0")
         from ticket_service.migrate import upgrade
@@ -668,8 +716,8 @@ def main() -> int:
             is_page = op in PAGE_OPS
             for conns in [page_connections] if is_page else connections:
                 for target, base in targets.items():
-                    if is_page and target == "bare":
-                        continue  # the reference app serves no pages
+                    if (is_page or op == "search") and target == "bare":
+                        continue  # the reference app serves no pages and has no text search
                     if warmup > 0:
                         reset_pool(database_url, pool)
                         measure(loadgen, base, op, conns, warmup, pool, pool_file, tokens, env)

@@ -1,8 +1,11 @@
 -- One wrk script for every operation of the benchmark (bench/run.py drives it):
 --   wrk -t2 -c32 -d15s -s bench/wrk/tickets.lua http://127.0.0.1:8000 -- <op> <pool file> <threads>
--- op: open | list | status | get | mixed (60 % list, 20 % open, 15 % status, 5 % get),
+-- op: open | list | status | get | search | mixed (60 % list, 20 % open, 15 % status, 5 % get),
 -- or a web page: page_tickets (an employee's list) | page_queue | page_ticket (as the agent).
--- Tokens come from BENCH_AGENT_TOKEN (list, status, get, the agent's pages),
+-- search mirrors bench/run.py's search operation: 30 % a common word form (newest first),
+-- 30 % a rare error code E-<0..BENCH_CODES-1> (newest first), 20 % a code and 20 % a word
+-- by relevance.
+-- Tokens come from BENCH_AGENT_TOKEN (list, status, get, search, the agent's pages),
 -- BENCH_EMPLOYEE_TOKEN (open) and BENCH_PAGE_EMPLOYEE_TOKEN (page_tickets); pages send them
 -- as the session cookie, as a browser does.
 -- The pool file holds one pre-seeded ticket guid a line, all 'open' at the start of a run.
@@ -64,6 +67,26 @@ local function page(path, token)
   return wrk.format("GET", path, { ["Cookie"] = "ts_session=" .. token, ["Accept"] = "text/html" })
 end
 
+-- принтеры сканеры ошибки паролем доступы, percent-encoded
+local search_words = {
+  "%D0%BF%D1%80%D0%B8%D0%BD%D1%82%D0%B5%D1%80%D1%8B",
+  "%D1%81%D0%BA%D0%B0%D0%BD%D0%B5%D1%80%D1%8B",
+  "%D0%BE%D1%88%D0%B8%D0%B1%D0%BA%D0%B8",
+  "%D0%BF%D0%B0%D1%80%D0%BE%D0%BB%D0%B5%D0%BC",
+  "%D0%B4%D0%BE%D1%81%D1%82%D1%83%D0%BF%D1%8B",
+}
+
+local codes = tonumber(os.getenv("BENCH_CODES") or "2500")
+
+local function do_search()
+  local r = math.random(100)
+  local query
+  if r <= 30 or r > 80 then query = "q=" .. search_words[math.random(#search_words)]
+  else query = "q=E-" .. math.random(0, codes - 1) end
+  if r > 60 then query = query .. "&sort=relevance" end
+  return wrk.format("GET", "/api/v1/tickets?limit=50&" .. query, headers(agent, false))
+end
+
 local function do_status()
   local n = #slice
   local guid = slice[(next_status % n) + 1]
@@ -89,6 +112,7 @@ function request()
   elseif op == "page_tickets" then return page("/tickets", page_employee)
   elseif op == "page_queue" then return page("/queue", agent)
   elseif op == "page_ticket" then return page("/tickets/" .. pool[math.random(#pool)], agent)
+  elseif op == "search" then return do_search()
   end
   local r = math.random(100)
   if r <= 60 then return do_list()

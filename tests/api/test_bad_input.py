@@ -269,8 +269,11 @@ async def test_text_is_stored_and_returned_verbatim(client, employee, database_u
 async def test_verbatim_text_is_searchable(client, employee):
     await open_ticket(client, employee, "100% готово_почти")
     await open_ticket(client, employee, "100 готово")
+    # Full-text search: `%` and `_` are separators, not LIKE wildcards or errors.
     r = await client.get("/api/v1/tickets", params={"q": "100%"}, headers=employee)
-    assert [t["text"] for t in r.json()["items"]] == ["100% готово_почти"]
+    assert [t["text"] for t in r.json()["items"]] == ["100 готово", "100% готово_почти"]
+    r = await client.get("/api/v1/tickets", params={"q": "%_%"}, headers=employee)
+    assert (r.status_code, r.json()["items"]) == (200, [])
 
 
 async def test_a_title_is_one_line(client, employee, existing, database_url):

@@ -124,11 +124,13 @@ async def test_text_search(client, people, api):
     assert await found("третьем") == {g["printer"]}, "the text, not only the title, is searched"
     assert await found("ПРИНТЕР") == {g["printer"]}, "search ignores case"
     assert await found("монитор") == {titled["guid_ticket"]}, "a given title is searched too"
-    assert await found("%") == {g["percent"]}, "% is a literal character"
-    assert await found("100%") == {g["percent"]}
-    assert await found("0%") == {g["percent"]}
-    assert await found("_") == {g["under"]}, "_ is a literal character"
-    assert await found("my_docs") == {g["under"]}
+    # Full-text search: words, not substrings; punctuation separates them.
+    assert await found("100%") == {g["percent"]}, "the token 100, not 1000"
+    assert await found("1000") == {g["digits"]}
+    assert await found("%") == set(), "punctuation alone finds nothing, and is no error"
+    assert await found("_") == set()
+    assert await found("my_docs") == {g["under"]}, "my and docs, not mydocs"
+    assert await found("mydocs") == {g["plain"]}
     assert await found("\\Users\\") == {g["slash"]}
     assert await found("нет такого") == set()
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.catalog.models import Service
-from ticket_service.kit.pagination import DueKey
 from ticket_service.sla.models import CalendarRow, SlaPolicy
 from ticket_service.tickets.models import Ticket
 
@@ -49,20 +47,6 @@ SLA_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "at_risk": at_risk,
     "breached": breached,
 }
-
-
-def due_order() -> tuple[Any, ...]:
-    return (Ticket.resolution_due_at.asc().nulls_last(), Ticket.number.asc())
-
-
-def past_due_key(key: DueKey) -> ColumnElement[bool]:
-    """The tickets after `key` in `due_order`."""
-    if key.due is None:
-        return and_(Ticket.resolution_due_at.is_(None), Ticket.number > key.number)
-    return or_(
-        tuple_(Ticket.resolution_due_at, Ticket.number) > tuple_(key.due, key.number),
-        Ticket.resolution_due_at.is_(None),
-    )
 
 
 async def db_now(session: AsyncSession) -> datetime:

@@ -19,8 +19,12 @@ from ticket_service.users.models import Role, User
 Viewer = int | BindParameter[int]
 
 
-def _on_team(viewer: Viewer) -> Exists:
-    return exists().where(TeamMember.service_id == Ticket.service_id, TeamMember.user_id == viewer)
+def _on_team(viewer: Viewer) -> ColumnElement[bool]:
+    # IN over the caller's teams, not a correlated EXISTS: a list filters thousands of
+    # rows by it, and the planner hashes an uncorrelated IN once per statement where an
+    # EXISTS would be run again for every row.
+    teams = select(TeamMember.service_id).where(TeamMember.user_id == viewer)
+    return Ticket.service_id.in_(teams)
 
 
 def following(viewer: Viewer) -> Exists:
@@ -29,7 +33,8 @@ def following(viewer: Viewer) -> Exists:
 
 def staff_clause(role: Role, viewer: Viewer) -> ColumnElement[bool]:
     """`staff_on` as a column over `tickets`: read with the ticket itself, in the one
-    statement that loads it (`tickets.service.get_ticket_as`)."""
+    statement that loads it (`tickets.service.get_ticket_as`), and the rule lists use
+    (who may search internal notes, `tickets.search`)."""
     if role is Role.admin:
         return true()
     if not role.is_staff:

@@ -15,7 +15,6 @@ from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session, writes_on_get
 from ticket_service.errors import responses
 from ticket_service.idempotency.dependencies import IDEMPOTENCY_RESPONSES, idempotent
-from ticket_service.kit.pagination import encode_cursor
 from ticket_service.kit.preconditions import (
     ETAG_HEADER,
     PRECONDITION_FAILED,
@@ -25,7 +24,7 @@ from ticket_service.kit.preconditions import (
 )
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.tickets import service
-from ticket_service.tickets.dependencies import Filters, filter_params
+from ticket_service.tickets.dependencies import Filters, filter_params, next_cursor
 from ticket_service.tickets.schemas import (
     SeedStatusChange,
     SeedStatusChangeQuery,
@@ -192,6 +191,6 @@ async def get_tickets(
     return SeedTicketListResponse(
         response=SeedTicketList(
             relevant_tickets=tickets,
-            next_cursor=encode_cursor(last) if last is not None else None,
+            next_cursor=next_cursor(filters, last),
         )
     )

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import Depends, Query
 from pydantic import BeforeValidator
 
-from ticket_service.kit.pagination import decode_cursor, decode_due_cursor
+from ticket_service.kit.pagination import KeyPart, decode_keyset, encode_keyset
 from ticket_service.kit.schemas import StorableStr
-from ticket_service.tickets.repository import TicketFilters
+from ticket_service.tickets.repository import SORTS, TicketFilters
 from ticket_service.vocabulary import Priority, Status, one_of
 
 _NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
@@ -57,8 +57,25 @@ async def ticket_filters(
     ] = False,
     priority: Priority | None = None,
     q: Annotated[
-        StorableStr | None, Query(max_length=200, description="Text search in title and text")
+        StorableStr | None,
+        Query(
+            max_length=200,
+            description=(
+                "Full-text search in title, text and comments (internal notes too for the "
+                "ticket's staff); Russian word forms match (принтеры → принтер), e-mails, "
+                'codes and ids match as written; `"phrase"`, `or`, `-word` work. '
+                "`#123`: ticket 123 only; `123`: ticket 123 and texts containing 123"
+            ),
+        ),
     ] = None,
+    sort: Annotated[
+        str,
+        Query(
+            pattern="^(" + "|".join(SORTS) + ")$",
+            description="`newest` (by number, the default), `relevance` (needs `q`) or "
+            "`due` (soonest SLA resolution due first; tickets without a running clock last)",
+        ),
+    ] = "newest",
     created_after: Annotated[IsoDateTime | None, Query(description="ISO 8601, inclusive")] = None,
     created_before: Annotated[IsoDateTime | None, Query(description="ISO 8601, exclusive")] = None,
     sla: Annotated[
@@ -68,13 +85,6 @@ async def ticket_filters(
             "`breached`: a target missed (open or closed tickets)"
         ),
     ] = None,
-    sort: Annotated[
-        Literal["number", "due"],
-        Query(
-            description="`number` (newest first, the default) or `due` (soonest SLA "
-            "resolution due first; tickets without a running clock last)"
-        ),
-    ] = "number",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     # No max_length: any cursor we did not hand out, long ones too, is 400 invalid_cursor.
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
@@ -93,14 +103,18 @@ async def ticket_filters(
         created_after=created_after,
         created_before=created_before,
         limit=limit,
-        before_number=decode_cursor(cursor) if cursor and sort == "number" else None,
         sla=sla,
         sort=sort,
-        after_due=decode_due_cursor(cursor) if cursor and sort == "due" else None,
+        after=decode_keyset(cursor, sort, SORTS[sort].kinds) if cursor else None,
     )
 
 
 Filters = Annotated[TicketFilters, Depends(ticket_filters)]
+
+
+def next_cursor(filters: TicketFilters, key: tuple[KeyPart, ...] | None) -> str | None:
+    """The `next_cursor` of a page whose last row has sort key `key` (None: last page)."""
+    return encode_keyset(filters.sort, key) if key is not None else None
 
 
 def filter_params(filters: TicketFilters) -> dict[str, object]:
@@ -108,5 +122,9 @@ def filter_params(filters: TicketFilters) -> dict[str, object]:
     return {
         key: str(value) if not isinstance(value, int) else value
         for key, value in vars(filters).items()
-        if value is not None and value is not False and not (key == "sort" and value == "number")
+        # The cursor's position is not a filter; nor are the defaults.
+        if value is not None
+        and value is not False
+        and key != "after"
+        and not (key == "sort" and value == "newest")
     }

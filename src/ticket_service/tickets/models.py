@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Computed,
     DateTime,
     ForeignKey,
     Identity,
@@ -17,14 +18,23 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, Unmapped, mapped_column, relationship, unmapped_column
 
 from ticket_service.catalog.models import Service
 from ticket_service.db import Base, Timestamped
 from ticket_service.ratings.models import TicketRating
 from ticket_service.users.models import User
 from ticket_service.vocabulary import Priority, Status, sql_in
+
+
+def _words(column: str, weight: str) -> str:
+    # Russian stems ("принтеры" → принтер) plus every token verbatim (e-mails, error
+    # codes, ids), so a query in either form matches; see tickets/search.py.
+    return (
+        f"setweight(to_tsvector('russian'::regconfig, {column}) || "
+        f"to_tsvector('simple'::regconfig, {column}), '{weight}')"
+    )
 
 
 class Ticket(Timestamped, Base):
@@ -72,6 +82,26 @@ class Ticket(Timestamped, Base):
             "auto_close_warn_at",
             postgresql_where=text("auto_close_warn_at IS NOT NULL"),
         ),
+        Index("ix_tickets_search", "search", postgresql_using="gin"),
+        Index("ix_tickets_note_words", "note_words", postgresql_using="gin"),
+    )
+
+    # Full-text search (tickets/search.py). Columns of the table, not attributes of the
+    # entity (Unmapped): an INSERT never sends or returns them; read `Ticket.__table__.c`.
+    # The words of the public comments and of the internal notes (weight C), kept by the
+    # trigger `comments_refresh_ticket_words` (migration 0009_search) in the comment's
+    # own statement, so no write path can forget them.
+    comment_words: Unmapped[str] = unmapped_column(
+        TSVECTOR, nullable=False, server_default=text("''::tsvector")
+    )
+    note_words: Unmapped[str] = unmapped_column(
+        TSVECTOR, nullable=False, server_default=text("''::tsvector")
+    )
+    # Title (A) above text (B) above public comments (C): what everyone may search.
+    search: Unmapped[str] = unmapped_column(
+        TSVECTOR,
+        Computed(f"{_words('title', 'A')} || {_words('text', 'B')} || comment_words"),
+        nullable=False,
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

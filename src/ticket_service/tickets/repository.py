@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, Row, Select, bindparam, case, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Float,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import InstrumentedAttribute, aliased, joinedload
 
 from ticket_service.assignment.models import TeamMember
 from ticket_service.catalog.cache import cache_of
 from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
-from ticket_service.kit.pagination import DueKey
+from ticket_service.kit.pagination import KeyPart, Kind, Nullable
 from ticket_service.ratings.models import TicketRating
-from ticket_service.sla.repository import SLA_FILTERS, due_order, past_due_key
+from ticket_service.sla.repository import SLA_FILTERS
+from ticket_service.tickets import search
 from ticket_service.tickets.access import Viewer, following, staff_clause
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import Role, User
@@ -48,12 +62,87 @@ class TicketFilters:
     created_after: datetime | None = None
     created_before: datetime | None = None
     limit: int = 50
-    before_number: int | None = None
-    # SLA (sla/): "at_risk" (80% of a target used) or "breached"; `sort="due"`: soonest
-    # resolution due first (then tickets without a running clock), paged by `after_due`.
+    # SLA (sla/): "at_risk" (80% of a target used) or "breached".
     sla: str | None = None
-    sort: str = "number"
-    after_due: DueKey | None = None
+    # A name in SORTS; `after`: the sort key of the previous page's last row.
+    sort: str = "newest"
+    after: tuple[KeyPart, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SortKey:
+    column: ColumnElement[Any] | InstrumentedAttribute[Any]
+    descending: bool = True
+    # Ascending with nulls after every value (a ticket with no running SLA clock has no
+    # due instant: it comes after all that have one).
+    nulls_last: bool = False
+
+    def order(self) -> ColumnElement[Any]:
+        if self.descending:
+            return self.column.desc()
+        return self.column.asc().nulls_last() if self.nulls_last else self.column.asc()
+
+
+@dataclass(frozen=True)
+class Sort:
+    """One order of ticket lists: its key, most significant column first (the last one
+    unique, so a keyset cursor is exact), and each column's Python type (what a cursor
+    carries). `keys` gets the text match, for orders that rank by it."""
+
+    keys: Callable[[search.Match | None], tuple[SortKey, ...]]
+    kinds: tuple[Kind, ...]
+    needs_q: bool = False
+    # Order only the newest `window` tickets the filters select (None: all of them).
+    window: int | None = None
+
+
+def _newest(found: search.Match | None) -> ColumnElement[int] | InstrumentedAttribute[int]:
+    """The ticket number to order by. For a rare query an expression of it (`number + 0`),
+    which no index orders: PostgreSQL then reads the matches from the GIN index and sorts
+    them, instead of walking the number index backwards through every ticket."""
+    return Ticket.number + 0 if found is not None and found.rare else Ticket.number
+
+
+def _relevance(found: search.Match | None) -> tuple[SortKey, ...]:
+    # Without a query (the service refuses that: needs_q) every rank would be equal.
+    rank = found.rank if found is not None else literal(0.0, Float(53))
+    return (SortKey(rank), SortKey(Ticket.number))
+
+
+RELEVANCE_WINDOW = 1000
+
+# Adding an order is one entry (the API's `sort` parameter lists these).
+SORTS: dict[str, Sort] = {
+    "newest": Sort(lambda found: (SortKey(_newest(found)),), (int,)),
+    # Ranking reads every candidate's words: the newest RELEVANCE_WINDOW matches keep a
+    # common word as fast at a million tickets as at ten thousand.
+    "relevance": Sort(_relevance, (float, int), needs_q=True, window=RELEVANCE_WINDOW),
+    # SLA (sla/): soonest resolution due first, then the tickets with no running clock.
+    "due": Sort(
+        lambda found: (
+            SortKey(Ticket.resolution_due_at, descending=False, nulls_last=True),
+            SortKey(Ticket.number, descending=False),
+        ),
+        (Nullable(datetime), int),
+    ),
+}
+
+
+def _after(keys: tuple[SortKey, ...], values: tuple[KeyPart, ...]) -> ColumnElement[bool]:
+    """Rows after the one whose key is `values`: beyond it on the first column, or equal
+    there and beyond on the next, and so on."""
+    ties: list[ColumnElement[bool]] = []
+    ways: list[ColumnElement[bool]] = []
+    for key, value in zip(keys, values, strict=True):
+        if value is None:  # a nulls-last column: nothing is beyond null but more nulls
+            ties.append(key.column.is_(None))
+            continue
+        beyond: ColumnElement[bool] = key.column < value if key.descending else key.column > value
+        if key.nulls_last:
+            beyond = or_(beyond, key.column.is_(None))
+        ways.append(and_(*ties, beyond))
+        ties.append(key.column == value)
+    return or_(*ways)
 
 
 def _teams_of(viewer: Viewer) -> Select[int]:
@@ -61,9 +150,10 @@ def _teams_of(viewer: Viewer) -> Select[int]:
 
 
 def visible_to(stmt: S, user: User) -> S:
-    """The one visibility rule. An admin sees every ticket; an agent those of the services
-    whose team they are on, those assigned to them, those they follow, and their own; an
-    employee their own. Mirrors `tickets.access.staff_on` (plus authorship)."""
+    """The one visibility rule: the caller's own tickets and those they are staff on
+    (`tickets.access.staff_clause`). An admin sees every ticket; an agent those of the
+    services whose team they are on, those assigned to them, those they follow, and
+    their own; an employee their own."""
     return _visible(stmt, user.role_enum, user.id)
 
 
@@ -71,15 +161,7 @@ def _visible(stmt: S, role: Role, viewer: Viewer) -> S:
     if role is Role.admin:
         return stmt
     if role is Role.agent:
-        teams = _teams_of(viewer)
-        return stmt.where(
-            or_(
-                Ticket.author_id == viewer,
-                Ticket.assignee_id == viewer,
-                Ticket.service_id.in_(teams),
-                following(viewer),
-            )
-        )
+        return stmt.where(or_(Ticket.author_id == viewer, staff_clause(role, viewer)))
     return stmt.where(Ticket.author_id == viewer)
 
 
@@ -183,73 +265,78 @@ async def view_visible(
     return (await _one(session, "view", user, guid)).one_or_none()  # type: ignore[no-any-return]
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _user_id(discord_id: str) -> Select[int]:
     return select(User.id).where(User.discord_id == discord_id)
+
+
+def _conditions(user: User, filters: TicketFilters) -> tuple[list[Any], search.Match | None]:
+    """The filters of a list (not the visibility, not the page), and the text match when
+    there is a `q`: one definition for the lists and for the counts of the queue's views."""
+    found = None
+    if filters.q:
+        staff = staff_clause(user.role_enum, user.id) if user.role_enum.is_staff else None
+        found = search.match(search.parse(filters.q), staff)
+    where: list[Any] = [found.where] if found is not None else []
+    if filters.guid_ticket is not None:
+        where.append(Ticket.id == filters.guid_ticket)
+    if filters.author is not None:
+        where.append(Ticket.author_id == _user_id(filters.author).scalar_subquery())
+    if filters.assignee == "me":
+        where.append(Ticket.assignee_id == user.id)
+    elif filters.assignee == "none":
+        where.append(Ticket.assignee_id.is_(None))
+    elif filters.assignee is not None:
+        where.append(Ticket.assignee_id == _user_id(filters.assignee).scalar_subquery())
+    if filters.follower == "me":
+        where.append(following(user.id))
+    if filters.status is not None:
+        where.append(Ticket.status == filters.status)
+    if filters.priority is not None:
+        where.append(Ticket.priority == filters.priority)
+    if filters.service is not None:
+        service_id = select(Service.id).where(Service.slug == filters.service).scalar_subquery()
+        where.append(Ticket.service_id == service_id)
+    if filters.created_after is not None:
+        where.append(Ticket.created_at >= filters.created_after)
+    if filters.created_before is not None:
+        where.append(Ticket.created_at < filters.created_before)
+    if filters.team == "me":
+        where.append(Ticket.service_id.in_(_teams_of(user.id)))
+    if filters.active:
+        where.append(Ticket.status.in_([s.value for s in Status if not s.is_closed]))
+    if filters.sla is not None:
+        where.append(SLA_FILTERS[filters.sla]())
+    return where, found
 
 
 async def list_visible(
     session: AsyncSession, user: User, filters: TicketFilters
 ) -> tuple[Sequence[Row[*tuple[Any, ...]]], bool]:
-    """Newest first by number, or with `sort=due` soonest resolution due first; one row
-    more than asked tells whether a next page exists.
+    """In the filters' sort (newest first by number unless told); one row more than asked
+    tells whether a next page exists. Each row ends with its sort key (`sort_key_0`...).
 
     Rows, not entities: a page is read-only, and building 50 tickets with their people
     as ORM objects cost more than the query itself."""
-    stmt = apply_filters(visible_to(_VIEW_COLUMNS, user), user, filters)
-    if filters.sort == "due":
-        if filters.after_due is not None:
-            stmt = stmt.where(past_due_key(filters.after_due))
-        stmt = stmt.order_by(*due_order()).limit(filters.limit + 1)
+    where, found = _conditions(user, filters)
+    order = SORTS[filters.sort]
+    if order.window is None:
+        stmt = visible_to(_VIEW_COLUMNS, user).where(*where)
     else:
-        if filters.before_number is not None:
-            stmt = stmt.where(Ticket.number < filters.before_number)
-        stmt = stmt.order_by(Ticket.number.desc()).limit(filters.limit + 1)
-    rows = (await session.execute(stmt)).all()
+        # Only the newest `window` matches are ordered: the cost stays that of reading
+        # them, not of ranking every ticket a common word matches.
+        newest = visible_to(select(Ticket.id), user).where(*where)
+        newest = newest.order_by(_newest(found).desc()).limit(order.window)
+        stmt = _VIEW_COLUMNS.where(Ticket.id.in_(newest))
+    keys = order.keys(found)
+    if filters.after is not None:
+        stmt = stmt.where(_after(keys, filters.after))
+    page = (
+        stmt.add_columns(*(k.column.label(f"sort_key_{i}") for i, k in enumerate(keys)))
+        .order_by(*(k.order() for k in keys))
+        .limit(filters.limit + 1)
+    )
+    rows = (await session.execute(page)).all()
     return rows[: filters.limit], len(rows) > filters.limit
-
-
-def apply_filters(stmt: S, user: User, filters: TicketFilters) -> S:
-    """The filters of a list (not the visibility, not the page): one definition for the
-    list and for the counts of the queue's views."""
-    if filters.guid_ticket is not None:
-        stmt = stmt.where(Ticket.id == filters.guid_ticket)
-    if filters.author is not None:
-        stmt = stmt.where(Ticket.author_id == _user_id(filters.author).scalar_subquery())
-    if filters.assignee == "me":
-        stmt = stmt.where(Ticket.assignee_id == user.id)
-    elif filters.assignee == "none":
-        stmt = stmt.where(Ticket.assignee_id.is_(None))
-    elif filters.assignee is not None:
-        stmt = stmt.where(Ticket.assignee_id == _user_id(filters.assignee).scalar_subquery())
-    if filters.follower == "me":
-        stmt = stmt.where(following(user.id))
-    if filters.status is not None:
-        stmt = stmt.where(Ticket.status == filters.status)
-    if filters.priority is not None:
-        stmt = stmt.where(Ticket.priority == filters.priority)
-    if filters.service is not None:
-        service_id = select(Service.id).where(Service.slug == filters.service).scalar_subquery()
-        stmt = stmt.where(Ticket.service_id == service_id)
-    if filters.q:
-        pattern = f"%{_escape_like(filters.q)}%"
-        stmt = stmt.where(
-            Ticket.title.ilike(pattern, escape="\\") | Ticket.text.ilike(pattern, escape="\\")
-        )
-    if filters.created_after is not None:
-        stmt = stmt.where(Ticket.created_at >= filters.created_after)
-    if filters.created_before is not None:
-        stmt = stmt.where(Ticket.created_at < filters.created_before)
-    if filters.team == "me":
-        stmt = stmt.where(Ticket.service_id.in_(_teams_of(user.id)))
-    if filters.active:
-        stmt = stmt.where(Ticket.status.in_([s.value for s in Status if not s.is_closed]))
-    if filters.sla is not None:
-        stmt = stmt.where(SLA_FILTERS[filters.sla]())
-    return stmt
 
 
 async def count_visible(
@@ -261,8 +348,8 @@ async def count_visible(
         return {}
     columns = []
     for name, filters in views.items():
-        where = apply_filters(select(Ticket.id), user, filters).whereclause
-        counted = func.count() if where is None else func.count().filter(where)
+        where, _ = _conditions(user, filters)
+        counted = func.count().filter(*where) if where else func.count()
         columns.append(counted.label(name))
     stmt = visible_to(select(*columns).select_from(Ticket), user)
     row = (await session.execute(stmt)).one()
@@ -276,6 +363,12 @@ _EVENTS = (
     .outerjoin(_actor, TicketEvent.actor_id == _actor.id)
     .order_by(TicketEvent.id)
 )
+
+
+def sort_key(row: Row[*tuple[Any, ...]], sort: str) -> tuple[KeyPart, ...]:
+    """The sort key of a row `list_visible` returned: what the next page's cursor carries."""
+    fields = row._mapping
+    return tuple(fields[f"sort_key_{i}"] for i in range(len(SORTS[sort].kinds)))
 
 
 async def events_of(

@@ -12,7 +12,6 @@ from ticket_service.auth.dependencies import CurrentUser
 from ticket_service.db import Session
 from ticket_service.errors import responses
 from ticket_service.idempotency.dependencies import IDEMPOTENCY_RESPONSES, idempotent
-from ticket_service.kit.pagination import encode_cursor
 from ticket_service.kit.preconditions import (
     ETAG_HEADER,
     NOT_MODIFIED,
@@ -24,7 +23,7 @@ from ticket_service.kit.preconditions import (
 )
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.tickets import service
-from ticket_service.tickets.dependencies import Filters, filter_params
+from ticket_service.tickets.dependencies import Filters, filter_params, next_cursor
 from ticket_service.tickets.schemas import (
     EventList,
     EventOut,
@@ -79,12 +78,14 @@ async def list_tickets(
     user: CurrentUser,
     session: Session,
 ) -> TicketPage:
-    """Tickets visible to the caller, newest first, filtered; follow `next_cursor` for more."""
+    """Tickets visible to the caller, filtered; newest first, or best match first with
+    `q` and `sort=relevance`. Follow `next_cursor` for more (a cursor belongs to its sort:
+    with another `sort` it is 400 `invalid_cursor`)."""
     action.set_params(filter_params(filters))
     tickets, last = await service.list_tickets(session, user, filters)
     return TicketPage(
         items=tickets,
-        next_cursor=encode_cursor(last) if last is not None else None,
+        next_cursor=next_cursor(filters, last),
     )
 
 

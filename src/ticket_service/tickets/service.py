@@ -15,7 +15,7 @@ from ticket_service.catalog.models import DEFAULT_SERVICE_SLUG
 from ticket_service.errors import BadRequest, Conflict, NotFound
 from ticket_service.events.record import publish, record_event, stage_event
 from ticket_service.events.registry import Kind
-from ticket_service.kit.pagination import DueKey
+from ticket_service.kit.pagination import KeyPart
 from ticket_service.kit.preconditions import Condition, check_if_match, ticket_etag
 from ticket_service.sla import service as sla
 from ticket_service.tickets import repository
@@ -222,20 +222,23 @@ async def history_of(
     return await repository.events_of(session, ticket.id, with_staff_only=staff)
 
 
+class SortNeedsQuery(BadRequest):
+    code = "sort_needs_q"
+    message = "This sort orders the matches of a text search: give `q` too"
+
+
 async def list_tickets(
     session: AsyncSession, user: User, filters: TicketFilters
-) -> tuple[list[TicketOut], int | DueKey | None]:
-    """A page and where it ended (for `encode_cursor`) when there is a next one: the last
-    number, or with `sort=due` the last (due, number)."""
+) -> tuple[list[TicketOut], tuple[KeyPart, ...] | None]:
+    """A page of the tickets visible to `user`, and the sort key of its last row when
+    another page follows (`kit.pagination.encode_keyset(filters.sort, key)`)."""
     if filters.status is not None:
         parse_status(filters.status)
+    if repository.SORTS[filters.sort].needs_q and not filters.q:
+        raise SortNeedsQuery(details={"sort": filters.sort})
     rows, more = await repository.list_visible(session, user, filters)
     tickets = ticket_rows_out(rows)
-    if not (more and tickets):
-        return tickets, None
-    if filters.sort == "due":
-        return tickets, DueKey(rows[-1].resolution_due_at, tickets[-1].number)
-    return tickets, tickets[-1].number
+    return tickets, (repository.sort_key(rows[-1], filters.sort) if more and rows else None)
 
 
 async def count_tickets(

@@ -21,6 +21,7 @@ from ticket_service.conversation import service as conversation
 from ticket_service.conversation.schemas import CommentView
 from ticket_service.db import Session
 from ticket_service.errors import Unprocessable
+from ticket_service.kit.pagination import KeyPart
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.ratings import service as ratings
 from ticket_service.tickets import service
@@ -48,6 +49,11 @@ async def home(current: AnyPage) -> Response:
     return current.redirect("/queue" if current.staff else "/tickets")
 
 
+def _number(key: tuple[KeyPart, ...] | None) -> KeyPart | None:
+    # Pages here are newest first: their key is the ticket number alone.
+    return key[0] if key else None
+
+
 def _blank(value: str | None) -> str | None:
     return value.strip() or None if value else None
 
@@ -67,11 +73,11 @@ async def my_tickets(
         status=status.value if status else None,
         q=_blank(q),
         limit=PAGE_SIZE,
-        before_number=before,
+        after=(before,) if before else None,
     )
     tickets, last = await service.list_tickets(session, user, filters)
     return current.render(
-        "tickets.html", tickets=tickets, q=q or "", status=status, next_before=last
+        "tickets.html", tickets=tickets, q=q or "", status=status, next_before=_number(last)
     )
 
 
@@ -282,7 +288,7 @@ async def queue(
     count of each, narrowed by service and search text."""
     user = signed_user(current)
     views = queue_views(_blank(service_slug), _blank(q))
-    filters = replace(views[view], before_number=before)
+    filters = replace(views[view], after=(before,) if before else None)
     tickets, last = await service.list_tickets(session, user, filters)
     counts = await service.count_tickets(session, user, views)
     services = await catalog.all_services(session, include_inactive=True)
@@ -295,5 +301,5 @@ async def queue(
         services=services,
         service=service_slug or "",
         q=q or "",
-        next_before=last,
+        next_before=_number(last),
     )
