@@ -37,15 +37,18 @@ async def test_at_risk_and_breached(client, people, database_url):
 async def test_sort_due_soonest_first_with_a_cursor(client, people, database_url):
     await set_sla(client, people.admin, first=60, resolution=600)
     guids = [(await open_ticket(client, people.author.headers))["guid_ticket"] for _ in range(5)]
+    # Under no SLA (no policy for `low`): after every due ticket, oldest first; the third
+    # page ends on one of them, so its cursor carries a null due instant.
     plain = (await open_ticket(client, people.author.headers, priority="low"))["guid_ticket"]
+    plain_2 = (await open_ticket(client, people.author.headers, priority="low"))["guid_ticket"]
     # Due order: guids[2] (most time passed), guids[0], guids[4], guids[1], guids[3].
     for guid, minutes in zip(guids, (300, 60, 400, 0, 200), strict=True):
         time_passes(database_url, guid, minutes * 60)
-    expected = [guids[2], guids[0], guids[4], guids[1], guids[3], plain]
+    expected = [guids[2], guids[0], guids[4], guids[1], guids[3], plain, plain_2]
 
     seen: list[str] = []
     cursor = None
-    for _ in range(4):
+    for _ in range(5):
         query = "sort=due&limit=2" + (f"&cursor={cursor}" if cursor else "")
         page = (await client.get(f"/api/v1/tickets?{query}", headers=people.agent.headers)).json()
         seen += [t["guid_ticket"] for t in page["items"]]
