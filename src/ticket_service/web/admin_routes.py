@@ -28,8 +28,11 @@ from ticket_service.kit.redact import mask_email
 from ticket_service.notifications import repository as deliveries
 from ticket_service.notifications import service as notifications
 from ticket_service.ops.action_log import Action, ActionRecord
+from ticket_service.sla import service as sla
+from ticket_service.sla.schemas import ServiceSlaIn, ServiceSlaOut
 from ticket_service.users import service as users
 from ticket_service.users.models import Role
+from ticket_service.vocabulary import Priority
 from ticket_service.web.errors import field_errors
 from ticket_service.web.pages import AdminPage, Form, Page
 
@@ -77,10 +80,14 @@ async def _service_form(
     errors: dict[str, str],
     status_code: int = 200,
     team_values: dict[str, str] | None = None,
+    sla_values: dict[str, str] | None = None,
+    sla_errors: dict[str, str] | None = None,
 ) -> Response:
     service = await catalog_repository.by_slug(session, slug)
     if service is None:
         raise NotFound(code="service_not_found")
+    if sla_values is None:
+        sla_values = _sla_values(await sla.get_service_sla(session, slug))
     if values is None:
         values = {
             "name": service.name,
@@ -97,6 +104,10 @@ async def _service_form(
         team=await assignment.team_with_turns(session, slug),
         modes=list(AssignmentMode),
         team_values=team_values or {},
+        sla_values=sla_values,
+        sla_errors=sla_errors or {},
+        calendars=await sla.list_calendars(session),
+        priorities=list(Priority),
     )
 
 
@@ -153,6 +164,92 @@ async def update_service(
         field = str((exc.details or {}).get("field", "form"))
         return await _service_form(current, session, slug, values, {field: "url_refused"}, 422)
     return current.redirect(f"/admin/services/{slug}?saved=1")
+
+
+def _sla_values(current: ServiceSlaOut) -> dict[str, str]:
+    """A service's SLA as the form's fields: `first_<priority>`, `resolution_<priority>`
+    (minutes; both blank: no policy for that priority), `calendar`, `auto_close_days`."""
+    values = {
+        "calendar": "" if current.calendar_is_default else current.calendar.slug,
+        "auto_close_days": str(current.auto_close_days),
+    }
+    for policy in current.policies:
+        values[f"first_{policy.priority.value}"] = str(policy.first_response_minutes)
+        values[f"resolution_{policy.priority.value}"] = str(policy.resolution_minutes)
+    return values
+
+
+_POLICY_FIELDS = {"first_response_minutes": "first", "resolution_minutes": "resolution"}
+
+
+def _sla_input(values: dict[str, str]) -> tuple[ServiceSlaIn | None, dict[str, str]]:
+    """The form as the API's PUT body; or the fields that are wrong (codes of
+    `field_error`: a priority with only one of its two targets is `required`)."""
+    errors: dict[str, str] = {}
+    policies: list[dict[str, str]] = []
+    for priority in Priority:
+        first, resolution = values[f"first_{priority}"], values[f"resolution_{priority}"]
+        if not first and not resolution:
+            continue
+        for name, value in ((f"first_{priority}", first), (f"resolution_{priority}", resolution)):
+            if not value:
+                errors[name] = "required"
+        policies.append(
+            {
+                "priority": priority.value,
+                "first_response_minutes": first,
+                "resolution_minutes": resolution,
+            }
+        )
+    try:
+        data = ServiceSlaIn.model_validate(
+            {
+                "calendar": values["calendar"] or None,
+                "auto_close_days": values["auto_close_days"] or None,
+                "policies": policies,
+            }
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = error["loc"]
+            if loc and loc[0] == "policies" and len(loc) >= 3:
+                priority = policies[int(loc[1])]["priority"]
+                errors.setdefault(f"{_POLICY_FIELDS[str(loc[2])]}_{priority}", "minutes")
+            elif loc and loc[0] == "auto_close_days":
+                errors.setdefault("auto_close_days", "days")
+            else:
+                errors.setdefault("calendar", "choice")
+        return None, errors
+    return (None, errors) if errors else (data, {})
+
+
+@router.post("/services/{slug}/sla")
+async def set_service_sla(
+    action: Annotated[ActionRecord, Depends(Action("set_service_sla"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+    slug: SlugPath,
+) -> Response:
+    """The service's SLA: a policy per priority, its calendar and auto-close days, saved
+    by sla.service.set_service_sla (the API's PUT /api/v1/services/{slug}/sla)."""
+    names = ["calendar", "auto_close_days"]
+    names += [f"{kind}_{p}" for p in Priority for kind in ("first", "resolution")]
+    values = {name: fields.get(name, "").strip() for name in names}
+    data, errors = _sla_input(values)
+    if data is None:
+        return await _service_form(
+            current, session, slug, None, {}, 422, sla_values=values, sla_errors=errors
+        )
+    action.set_params({"slug": slug, **data.model_dump(mode="json")})
+    try:
+        await sla.set_service_sla(session, slug, data)
+    except sla.CalendarNotFound:
+        errors = {"calendar": "choice"}
+        return await _service_form(
+            current, session, slug, None, {}, 422, sla_values=values, sla_errors=errors
+        )
+    return current.redirect(f"/admin/services/{slug}?saved=1#sla-h")
 
 
 @router.post("/services/{slug}/team")
