@@ -213,8 +213,8 @@ def _sla_input(values: dict[str, str]) -> tuple[ServiceSlaIn | None, dict[str, s
         for error in exc.errors():
             loc = error["loc"]
             if loc and loc[0] == "policies" and len(loc) >= 3:
-                priority = policies[int(loc[1])]["priority"]
-                errors.setdefault(f"{_POLICY_FIELDS[str(loc[2])]}_{priority}", "minutes")
+                level = policies[int(loc[1])]["priority"]
+                errors.setdefault(f"{_POLICY_FIELDS[str(loc[2])]}_{level}", "minutes")
             elif loc and loc[0] == "auto_close_days":
                 errors.setdefault("auto_close_days", "days")
             else:
