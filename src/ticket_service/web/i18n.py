@@ -88,9 +88,9 @@ def format_date(value: datetime | None, zone: ZoneInfo, locale: str) -> str:
 
 
 def format_duration(seconds: int) -> str:
-    """A span in words of the current language, to the minute: "2 д 3 ч", "1 ч 20 мин",
-    "5 мин" (under a minute counts as one)."""
-    minutes = max(1, (abs(seconds) + 59) // 60)
+    """A span in words of the current language, to the nearest minute: "2 д 3 ч",
+    "1 ч 20 мин", "5 мин" (under a minute counts as one)."""
+    minutes = max(1, (abs(seconds) + 30) // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     parts: list[str] = []
