@@ -29,7 +29,14 @@ from ticket_service.notifications import repository as deliveries
 from ticket_service.notifications import service as notifications
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.sla import service as sla
-from ticket_service.sla.schemas import ServiceSlaIn, ServiceSlaOut
+from ticket_service.sla.calendar import WEEKDAYS
+from ticket_service.sla.schemas import (
+    CalendarCreate,
+    CalendarIn,
+    CalendarOut,
+    ServiceSlaIn,
+    ServiceSlaOut,
+)
 from ticket_service.users import service as users
 from ticket_service.users.models import Role
 from ticket_service.vocabulary import Priority
@@ -250,6 +257,166 @@ async def set_service_sla(
             current, session, slug, None, {}, 422, sla_values=values, sla_errors=errors
         )
     return current.redirect(f"/admin/services/{slug}?saved=1#sla-h")
+
+
+# --- business calendars (the SLA's working hours) ----------------------------------------
+
+
+def _calendar_values(calendar: CalendarOut) -> dict[str, str]:
+    """A calendar as the form's fields: `hours_<day>` "09:00-13:00, 14:00-18:00" (blank:
+    a day off), `holidays` one date a line."""
+    values = {"slug": calendar.slug, "name": calendar.name, "time_zone": calendar.time_zone}
+    for day in WEEKDAYS:
+        intervals = calendar.hours.get(day, [])
+        values[f"hours_{day}"] = ", ".join(f"{a}-{b}" for a, b in intervals)
+    values["holidays"] = "\n".join(d.isoformat() for d in calendar.holidays)
+    return values
+
+
+def _calendar_error(error: Any) -> tuple[str, str]:
+    """A validation error of CalendarIn as (form field, code of `field_error`)."""
+    loc, message = error["loc"], str(error.get("msg", ""))
+    if loc and loc[0] == "hours":
+        return (f"hours_{loc[1]}" if len(loc) > 1 else "hours"), "hours"
+    if loc and loc[0] == "holidays":
+        return "holidays", "dates"
+    if (loc and loc[0] == "time_zone") or "time zone" in message:
+        return "time_zone", "zone"
+    if loc and loc[0] in ("name", "slug"):
+        kinds = {
+            "string_too_short": "required",
+            "missing": "required",
+            "string_too_long": "too_long",
+        }
+        return str(loc[0]), kinds.get(error["type"], "slug")
+    if "overlap" in message or "not within" in message:
+        return "hours", "hours_overlap"
+    if "working time" in message:
+        return "hours", "no_hours"
+    return "hours", "hours"
+
+
+def _calendar_input(
+    fields: dict[str, str], create: bool
+) -> tuple[dict[str, str], CalendarIn | None, dict[str, str]]:
+    """The form's values, and the API's body made of them or the fields that are wrong."""
+    names = ["name", "time_zone", "holidays", *(f"hours_{day}" for day in WEEKDAYS)]
+    values = {
+        name: fields.get(name, "").strip() for name in (["slug", *names] if create else names)
+    }
+    errors: dict[str, str] = {}
+    hours: dict[str, list[list[str]]] = {}
+    for day in WEEKDAYS:
+        parts = [p.strip() for p in values[f"hours_{day}"].split(",") if p.strip()]
+        pairs = [p.partition("-") for p in parts]
+        if any(not dash for _, dash, _ in pairs):
+            errors[f"hours_{day}"] = "hours"
+        elif pairs:
+            hours[day] = [[a.strip(), b.strip()] for a, _, b in pairs]
+    body: dict[str, Any] = {
+        "name": values["name"],
+        "time_zone": values["time_zone"] or "Europe/Moscow",
+        "hours": hours,
+        "holidays": values["holidays"].replace(",", " ").split(),
+    }
+    model: type[CalendarIn] = CalendarIn
+    if create:
+        body["slug"] = values["slug"]
+        model = CalendarCreate
+    try:
+        data = model.model_validate(body)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field, code = _calendar_error(error)
+            errors.setdefault(field, code)
+        return values, None, errors
+    return values, (None if errors else data), errors
+
+
+def _calendar_params(data: CalendarIn) -> dict[str, object]:
+    return {"time_zone": data.time_zone, "days": sorted(data.hours), "holidays": len(data.holidays)}
+
+
+async def _calendars_page(
+    current: Page, session: Session, values: dict[str, str], errors: dict[str, str], code: int
+) -> Response:
+    return current.render(
+        "admin/calendars.html",
+        calendars=await sla.list_calendars(session),
+        weekdays=WEEKDAYS,
+        values=values,
+        errors=errors,
+        status_code=code,
+    )
+
+
+@router.get("/calendars")
+async def calendars_page(current: AdminPage, session: Session) -> Response:
+    """Business calendars (the SLA's working hours) and a form to add one."""
+    values = {"time_zone": "Europe/Moscow"}
+    values.update({f"hours_{day}": "09:00-18:00" for day in WEEKDAYS[:5]})
+    return await _calendars_page(current, session, values, {}, 200)
+
+
+@router.post("/calendars")
+async def create_calendar(
+    action: Annotated[ActionRecord, Depends(Action("create_calendar"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+) -> Response:
+    """sla.service.create_calendar, as POST /api/v1/calendars."""
+    values, data, errors = _calendar_input(fields, create=True)
+    if not isinstance(data, CalendarCreate):
+        return await _calendars_page(current, session, values, errors, 422)
+    action.set_params({"slug": data.slug, **_calendar_params(data)})
+    try:
+        await sla.create_calendar(session, data)
+    except sla.CalendarExists:
+        return await _calendars_page(current, session, values, {"slug": "taken"}, 409)
+    return current.redirect(f"/admin/calendars/{data.slug}?saved=1")
+
+
+async def _calendar_form(
+    current: Page,
+    session: Session,
+    slug: str,
+    values: dict[str, str] | None,
+    errors: dict[str, str],
+    code: int = 200,
+) -> Response:
+    calendar = await sla.get_calendar(session, slug)
+    return current.render(
+        "admin/calendar.html",
+        calendar=calendar,
+        weekdays=WEEKDAYS,
+        values=values or _calendar_values(calendar),
+        errors=errors,
+        status_code=code,
+    )
+
+
+@router.get("/calendars/{slug}")
+async def calendar_page(current: AdminPage, session: Session, slug: SlugPath) -> Response:
+    return await _calendar_form(current, session, slug, None, {})
+
+
+@router.post("/calendars/{slug}")
+async def replace_calendar(
+    action: Annotated[ActionRecord, Depends(Action("replace_calendar"))],
+    fields: Form,
+    current: AdminPage,
+    session: Session,
+    slug: SlugPath,
+) -> Response:
+    """sla.service.replace_calendar, as PUT /api/v1/calendars/{slug}: new hours apply to
+    due dates computed from now on."""
+    values, data, errors = _calendar_input(fields, create=False)
+    if data is None:
+        return await _calendar_form(current, session, slug, values, errors, 422)
+    action.set_params({"slug": slug, **_calendar_params(data)})
+    await sla.replace_calendar(session, slug, data)
+    return current.redirect(f"/admin/calendars/{slug}?saved=1")
 
 
 @router.post("/services/{slug}/team")
