@@ -242,14 +242,15 @@ async def test_admin_sets_the_sla_of_a_service(
     )
     assert zero.status_code == 422
     assert 'id="first_low-error"' in zero.text
-    unknown = await post_form(
-        browser,
-        "/admin/services/general",
-        "/admin/services/general/sla",
-        {"calendar": "gone", "auto_close_days": "7"},
-    )
-    assert unknown.status_code == 422
-    assert 'id="calendar-error"' in unknown.text
+    for calendar in ("gone", "Не код"):
+        unknown = await post_form(
+            browser,
+            "/admin/services/general",
+            "/admin/services/general/sla",
+            {"calendar": calendar, "auto_close_days": "7"},
+        )
+        assert unknown.status_code == 422
+        assert 'id="calendar-error"' in unknown.text
     # Nothing of the refused forms was saved.
     after = (await client_for_api.get("/api/v1/services/general/sla", headers=admin.headers)).json()
     assert after == sla
@@ -262,3 +263,99 @@ async def test_admin_sets_the_sla_of_a_service(
     assert final["calendar_is_default"] is True
     assert final["policies"] == []
     assert final["auto_close_days"] == 0
+
+
+async def test_admin_adds_and_edits_a_business_calendar(
+    browser: httpx.AsyncClient, web_app: FastAPI, client_for_api: httpx.AsyncClient
+) -> None:
+    admin = await _admin(web_app)
+    await demo_sign_in(browser, "admin")
+    empty = await browser.get("/admin/calendars")
+    assert "Календарей пока нет." in empty.text
+    assert 'name="hours_mon" value="09:00-18:00"' in empty.text  # a five-day week to start from
+    fields = {
+        "slug": "spb",
+        "name": "Петербург",
+        "time_zone": "Europe/Moscow",
+        "hours_mon": "09:00-13:00, 14:00-18:00",
+        "hours_fri": "10:00-17:00",
+        "holidays": "2027-01-07\n2027-01-01",
+    }
+    made = await post_form(browser, "/admin/calendars", "/admin/calendars", fields)
+    assert made.status_code == 303, made.text
+    assert made.headers["location"] == "/admin/calendars/spb?saved=1"
+    stored = (await client_for_api.get("/api/v1/calendars/spb", headers=admin.headers)).json()
+    assert stored["hours"] == {
+        "mon": [["09:00", "13:00"], ["14:00", "18:00"]],
+        "fri": [["10:00", "17:00"]],
+    }
+    assert stored["holidays"] == ["2027-01-01", "2027-01-07"]
+    page = await browser.get("/admin/calendars/spb")
+    assert 'name="hours_mon" value="09:00-13:00, 14:00-18:00"' in page.text
+    assert "2027-01-01\n2027-01-07</textarea>" in page.text
+    taken = await post_form(browser, "/admin/calendars", "/admin/calendars", fields)
+    assert taken.status_code == 409
+    assert "Такой код уже занят." in taken.text
+
+    bad = await post_form(
+        browser,
+        "/admin/calendars",
+        "/admin/calendars",
+        {
+            "slug": "Не код",
+            "name": "",
+            "hours_mon": "9-18",
+            "hours_tue": "утро",
+            "holidays": "завтра",
+        },
+    )
+    assert bad.status_code == 422
+    assert 'id="slug-error"' in bad.text
+    assert 'id="name-error"' in bad.text
+    assert 'id="hours_mon-error"' in bad.text
+    assert 'id="hours_tue-error"' in bad.text
+    assert "Укажите часы работы так: 09:00-13:00, 14:00-18:00." in bad.text
+    assert "Укажите даты так: 2027-01-07, по одной в строке." in bad.text
+    zone = await post_form(
+        browser,
+        "/admin/calendars/spb",
+        "/admin/calendars/spb",
+        {"name": "Петербург", "time_zone": "Mars/Olympus", "hours_mon": "09:00-18:00"},
+    )
+    assert zone.status_code == 422
+    assert "Неизвестный часовой пояс" in zone.text
+    overlap = await post_form(
+        browser,
+        "/admin/calendars/spb",
+        "/admin/calendars/spb",
+        {"name": "Петербург", "time_zone": "UTC", "hours_mon": "09:00-14:00, 13:00-18:00"},
+    )
+    assert overlap.status_code == 422
+    assert "Часы работы дня пересекаются" in overlap.text
+    nothing = await post_form(
+        browser, "/admin/calendars/spb", "/admin/calendars/spb", {"name": "Петербург"}
+    )
+    assert nothing.status_code == 422
+    assert "В календаре должно быть хоть какое-то рабочее время." in nothing.text
+    # None of it was saved; then a good edit is.
+    assert (
+        await client_for_api.get("/api/v1/calendars/spb", headers=admin.headers)
+    ).json() == stored
+    edited = await post_form(
+        browser,
+        "/admin/calendars/spb",
+        "/admin/calendars/spb",
+        {
+            "name": "Петербург 24/7",
+            "time_zone": "UTC",
+            **{f"hours_{d}": "00:00-24:00" for d in ("mon", "sat")},
+        },
+    )
+    assert edited.status_code == 303
+    now = (await client_for_api.get("/api/v1/calendars/spb", headers=admin.headers)).json()
+    assert now["name"] == "Петербург 24/7"
+    assert now["hours"] == {"mon": [["00:00", "24:00"]], "sat": [["00:00", "24:00"]]}
+    assert now["holidays"] == []
+    assert (await browser.get("/admin/calendars/nope")).status_code == 404
+    listed = await browser.get("/admin/calendars")
+    assert '<a href="/admin/calendars/spb">Петербург 24/7</a>' in listed.text

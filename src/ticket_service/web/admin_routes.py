@@ -373,6 +373,7 @@ async def create_calendar(
     try:
         await sla.create_calendar(session, data)
     except sla.CalendarExists:
+        await session.rollback()  # the failed INSERT left the session to be rolled back
         return await _calendars_page(current, session, values, {"slug": "taken"}, 409)
     return current.redirect(f"/admin/calendars/{data.slug}?saved=1")
 
