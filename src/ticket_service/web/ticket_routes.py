@@ -21,7 +21,7 @@ from ticket_service.conversation import service as conversation
 from ticket_service.conversation.schemas import CommentView
 from ticket_service.db import Session
 from ticket_service.errors import Unprocessable
-from ticket_service.kit.pagination import decode_due_cursor, encode_cursor
+from ticket_service.kit.pagination import DueKey, decode_due_cursor, encode_cursor
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.ratings import service as ratings
 from ticket_service.sla import service as sla
@@ -273,6 +273,16 @@ ViewQuery = Annotated[str, Query(pattern="^(" + "|".join(QUEUE_VIEWS) + ")$")]
 Cursor = Annotated[str | None, Query(max_length=64)]
 
 
+# The queue's pages follow the API's `sort=due` cursor (`next_cursor`): these two are all
+# the page knows of its encoding.
+def _after(cursor: str | None) -> DueKey | None:
+    return decode_due_cursor(cursor) if cursor else None
+
+
+def _next_cursor(last: int | DueKey | None) -> str | None:
+    return encode_cursor(last) if last is not None else None
+
+
 @router.get("/queue")
 async def queue(
     current: StaffPage,
@@ -287,8 +297,7 @@ async def queue(
     soonest resolution due first; `cursor` is the API's `next_cursor` of that order."""
     user = signed_user(current)
     views = queue_views(_blank(service_slug), _blank(q))
-    after = decode_due_cursor(cursor) if cursor else None
-    filters = replace(views[view], after_due=after)
+    filters = replace(views[view], after_due=_after(cursor))
     tickets, last = await service.list_tickets(session, user, filters)
     counts = await service.count_tickets(session, user, views)
     services = await catalog.all_services(session, include_inactive=True)
@@ -301,6 +310,6 @@ async def queue(
         services=services,
         service=service_slug or "",
         q=q or "",
-        next_cursor=encode_cursor(last) if last is not None else None,
+        next_cursor=_next_cursor(last),
         show_due=True,
     )
