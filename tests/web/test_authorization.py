@@ -76,8 +76,13 @@ TABLE: dict[str, tuple[Expected, Expected, Expected, Expected, Expected]] = {
     "POST /admin/services":                          (LOGIN, 403,     403,      403,     303),
     "GET /admin/services/{slug}":                    (LOGIN, 403,     403,      403,     200),
     "POST /admin/services/{slug}":                   (LOGIN, 403,     403,      403,     303),
+    "POST /admin/services/{slug}/sla":               (LOGIN, 403,     403,      403,     303),
     "POST /admin/services/{slug}/team":              (LOGIN, 403,     403,      403,     303),
     "POST /admin/services/{slug}/team/{discord_id}/remove": (LOGIN, 403, 403,   403,     303),
+    "GET /admin/calendars":                          (LOGIN, 403,     403,      403,     200),
+    "POST /admin/calendars":                         (LOGIN, 403,     403,      403,     303),
+    "GET /admin/calendars/{slug}":                   (LOGIN, 403,     403,      403,     200),
+    "POST /admin/calendars/{slug}":                  (LOGIN, 403,     403,      403,     303),
     "GET /admin/people":                             (LOGIN, 403,     403,      403,     200),
     "POST /admin/people/{discord_id}/role":          (LOGIN, 403,     403,      403,     303),
     "POST /admin/people/{discord_id}/sessions/revoke": (LOGIN, 403,   403,      403,     303),
@@ -113,6 +118,9 @@ class World:
         await token_for(self.app, TEAM_TARGET, Role.agent)
         await token_for(self.app, ROLE_TARGET, Role.employee)
         await join_team(self.app, PEOPLE["agent_on"][0], "general")
+        calendar = {"slug": "general", "name": "Пятидневка", "hours": {"mon": [["09:00", "18:00"]]}}
+        made = await self.api.post("/api/v1/calendars", json=calendar, headers=self.bearer["admin"])
+        assert made.status_code == 201, made.text
 
     async def cell(self) -> Cell:
         made = await self.api.post(
@@ -167,8 +175,19 @@ def _path_and_form(world: World, route: str, cell: Cell) -> tuple[str, dict[str,
         "POST /tickets/{guid}/rating": {"score": "5"},
         "POST /admin/services": {"slug": world.unique(), "name": "Новый сервис"},
         "POST /admin/services/{slug}": {"name": "General", "is_active": "on"},
+        "POST /admin/services/{slug}/sla": {
+            "auto_close_days": "7",
+            "first_urgent": "30",
+            "resolution_urgent": "240",
+        },
         "POST /admin/services/{slug}/team": {"discord_id": TEAM_TARGET},
         "POST /admin/people/{discord_id}/role": {"role": "employee"},
+        "POST /admin/calendars": {
+            "slug": world.unique(),
+            "name": "Новый",
+            "hours_tue": "10:00-17:00",
+        },
+        "POST /admin/calendars/{slug}": {"name": "Пятидневка", "hours_mon": "09:00-18:00"},
     }
     if method == "GET":
         return path, {}

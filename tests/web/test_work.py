@@ -237,6 +237,8 @@ async def test_queue_views_with_their_counts(
         "my_services": "3",
         "unassigned": "1",
         "mine": "2",
+        "at_risk": "0",  # no SLA on these services
+        "breached": "0",
         "waiting": "1",
         "all": "4",
     }
@@ -347,6 +349,7 @@ async def test_the_counts_of_every_view_are_one_query(web_app: FastAPI) -> None:
             counts = await service.count_tickets(session, agent, queue_views(None, None))
         finally:
             event.remove(engine, "before_cursor_execute", seen)
-    assert counts == dict.fromkeys(("my_services", "unassigned", "mine", "waiting", "all"), 0)
+    views = ("my_services", "unassigned", "mine", "at_risk", "breached", "waiting", "all")
+    assert counts == dict.fromkeys(views, 0)
     assert len(statements) == 1
-    assert statements[0].count("FILTER (WHERE") == 4  # "all" counts everything it sees
+    assert statements[0].count("FILTER (WHERE") == 6  # "all" counts everything it sees

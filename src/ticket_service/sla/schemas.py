@@ -32,6 +32,11 @@ class SlaOut(BaseModel):
     )
     paused: bool = Field(description="The resolution clock is paused: `waiting` for the author")
     breached: list[SlaTarget] = Field(description="Targets missed so far")
+    at_risk: bool = Field(
+        default=False,
+        description="80% of a running target used and none missed yet (the `sla=at_risk` "
+        "filter's rule)",
+    )
     remaining_seconds: int | None = Field(
         description="Running: seconds until resolution_due_at (negative: overdue by). "
         "Paused: business seconds of the resolution target left. Closed: null"
@@ -60,6 +65,7 @@ def sla_view(ticket: Any, now: datetime) -> SlaOut | None:
     if over:
         breached.append(SlaTarget.resolution)
     return SlaOut(
+        at_risk=not breached and _warned(ticket, now, running),
         first_response_due_at=first_due,
         first_response_at=ticket.first_response_at,
         resolution_due_at=ticket.resolution_due_at if running else None,
@@ -67,6 +73,16 @@ def sla_view(ticket: Any, now: datetime) -> SlaOut | None:
         breached=breached,
         remaining_seconds=remaining,
     )
+
+
+def _warned(ticket: Any, now: datetime, running: bool) -> bool:
+    """sla.repository.at_risk for one ticket: a running clock past its warning instant."""
+    first_warn = getattr(ticket, "first_response_warn_at", None)
+    unanswered = ticket.first_response_at is None and ticket.closed_at is None
+    if unanswered and first_warn is not None and first_warn <= now:
+        return True
+    resolution_warn = getattr(ticket, "resolution_warn_at", None)
+    return running and resolution_warn is not None and resolution_warn <= now
 
 
 # --- calendars ---------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from ticket_service.sla.schemas import (
     PolicyIn,
     ServiceSlaIn,
     ServiceSlaOut,
+    SlaOut,
+    sla_view,
 )
 from ticket_service.tickets.models import Ticket
 from ticket_service.vocabulary import Priority, Status
@@ -183,6 +185,13 @@ async def on_staff_reply(session: AsyncSession, ticket: Ticket) -> None:
     """A public reply by the ticket's staff: the first one is the first response."""
     if ticket.sla_policy_id is not None and ticket.first_response_at is None:
         _responded(ticket, await repository.db_now(session))
+
+
+async def sla_of(session: AsyncSession, ticket: Ticket) -> SlaOut | None:
+    """A ticket's SLA (the API's `sla` field) at the database's now; None: under none."""
+    if ticket.sla_policy_id is None:
+        return None
+    return sla_view(ticket, await repository.db_now(session))
 
 
 # --- admin: calendars -----------------------------------------------------------------------

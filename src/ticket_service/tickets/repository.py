@@ -205,6 +205,8 @@ _VIEW_COLUMNS = (
         Ticket.sla_used_seconds,
         Ticket.sla_clock_started_at,
         Ticket.resolution_due_at,
+        Ticket.first_response_warn_at,
+        Ticket.resolution_warn_at,
         func.now().label("db_now"),
     )
     .join(Service, Ticket.service_id == Service.id)

@@ -85,3 +85,19 @@ def format_date(value: datetime | None, zone: ZoneInfo, locale: str) -> str:
     if value is None:
         return ""
     return format_datetime(value, "d MMM y, HH:mm", tzinfo=zone, locale=locale)
+
+
+def format_duration(seconds: int) -> str:
+    """A span in words of the current language, to the nearest minute: "2 д 3 ч",
+    "1 ч 20 мин", "5 мин" (under a minute counts as one)."""
+    minutes = max(1, (abs(seconds) + 30) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts: list[str] = []
+    if days:
+        parts.append(gettext("%(n)s d") % {"n": days})
+    if hours:
+        parts.append(gettext("%(n)s h") % {"n": hours})
+    if minutes and not days:
+        parts.append(gettext("%(n)s min") % {"n": minutes})
+    return " ".join(parts)

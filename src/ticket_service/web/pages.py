@@ -21,7 +21,7 @@ from ticket_service.db import Session
 from ticket_service.errors import AppError, Forbidden, Unauthorized
 from ticket_service.ops.action_log import current_action
 from ticket_service.users.models import Role, User, display_name
-from ticket_service.vocabulary import Priority, Status
+from ticket_service.vocabulary import Priority, SlaTarget, Status
 from ticket_service.web import i18n
 from ticket_service.web.security import (
     CSRF_COOKIE,
@@ -96,6 +96,12 @@ class Page:
 
     def date(self, value: datetime | None) -> str:
         return i18n.format_date(value, self.zone, self.locale)
+
+    def duration(self, seconds: int) -> str:
+        return i18n.format_duration(seconds)
+
+    def sla_target(self, value: str) -> str:
+        return SlaTarget(value).label(self.locale)
 
     def status_label(self, value: str) -> str:
         return Status(value).label(self.locale)

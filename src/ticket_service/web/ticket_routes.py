@@ -21,12 +21,13 @@ from ticket_service.conversation import service as conversation
 from ticket_service.conversation.schemas import CommentView
 from ticket_service.db import Session
 from ticket_service.errors import Unprocessable
-from ticket_service.kit.pagination import KeyPart
+from ticket_service.kit.pagination import KeyPart, decode_keyset, encode_keyset
 from ticket_service.ops.action_log import Action, ActionRecord
 from ticket_service.ratings import service as ratings
+from ticket_service.sla import service as sla
 from ticket_service.tickets import service
 from ticket_service.tickets.models import Ticket
-from ticket_service.tickets.repository import TicketFilters
+from ticket_service.tickets.repository import SORTS, TicketFilters
 from ticket_service.tickets.schemas import TicketCreate
 from ticket_service.tickets.workflow import allowed_moves
 from ticket_service.vocabulary import Priority, Status
@@ -172,7 +173,8 @@ async def _activity_context(current: Page, session: Session, guid: uuid.UUID) ->
     ticket, staff = await seen_ticket(current, session, guid)
     moves = allowed_moves(Status(ticket.status), staff, is_author=ticket.author_id == user.id)
     history = await service.history_of(session, ticket, staff)
-    return {"ticket": ticket, "staff": staff, "moves": moves, "history": history}
+    clock = await sla.sla_of(session, ticket)
+    return {"ticket": ticket, "staff": staff, "moves": moves, "history": history, "sla": clock}
 
 
 @router.get("/tickets/{guid}")
@@ -247,32 +249,44 @@ def _rating_error(kind: str, score: str) -> str:
 def queue_views(service_slug: str | None, q: str | None) -> dict[str, TicketFilters]:
     """The queue's views, each a set of filters of the list the API serves (its query in a
     comment), narrowed by the chosen service and search text. One table for the lists and
-    for their counts.
-
-    SLA (the `sla` branch adds `sla=at_risk|breached` and `sort=due` to list_tickets): an
-    "at risk" and a "breached" view are one entry each here (TicketFilters(sla=...,
-    active=True)) plus their label in queue.html, and `sort="due"` becomes every view's
-    order."""
+    for their counts. Every view is in `sort=due` order: the soonest resolution due first,
+    then the tickets without a running SLA clock (newest number last)."""
 
     def narrow(**only: Any) -> TicketFilters:
-        return TicketFilters(service=service_slug, q=q, limit=PAGE_SIZE, **only)
+        return TicketFilters(service=service_slug, q=q, limit=PAGE_SIZE, sort="due", **only)
 
     return {
-        # ?team=me&active=true
+        # ?team=me&active=true&sort=due
         "my_services": narrow(team="me", active=True),
-        # ?assignee=none&active=true
+        # ?assignee=none&active=true&sort=due
         "unassigned": narrow(assignee="none", active=True),
-        # ?assignee=me&active=true
+        # ?assignee=me&active=true&sort=due
         "mine": narrow(assignee="me", active=True),
-        # ?status=waiting
+        # ?sla=at_risk&active=true&sort=due
+        "at_risk": narrow(sla="at_risk", active=True),
+        # ?sla=breached&active=true&sort=due
+        "breached": narrow(sla="breached", active=True),
+        # ?status=waiting&sort=due
         "waiting": narrow(status=Status.waiting.value),
-        # no filter: everything visible, closed ones too
+        # ?sort=due: everything visible, closed ones too
         "all": narrow(),
     }
 
 
 QUEUE_VIEWS = tuple(queue_views(None, None))
 ViewQuery = Annotated[str, Query(pattern="^(" + "|".join(QUEUE_VIEWS) + ")$")]
+Cursor = Annotated[str | None, Query(max_length=64)]
+
+
+# The queue's pages follow the API's `sort=due` cursor (`next_cursor`): these two are all
+# the page knows of its encoding.
+def _after(cursor: str | None) -> tuple[KeyPart, ...] | None:
+    """The queue's position: the API's `sort=due` cursor (a foreign one is a 400 page)."""
+    return decode_keyset(cursor, "due", SORTS["due"].kinds) if cursor else None
+
+
+def _next_cursor(last: tuple[KeyPart, ...] | None) -> str | None:
+    return encode_keyset("due", last) if last is not None else None
 
 
 @router.get("/queue")
@@ -282,13 +296,14 @@ async def queue(
     view: ViewQuery = "my_services",
     service_slug: Annotated[str | None, Query(alias="service", max_length=64)] = None,
     q: Search = None,
-    before: Before = None,
+    cursor: Cursor = None,
 ) -> Response:
-    """The agents' queue: a view (my services, unassigned, mine, waiting, all) with the
-    count of each, narrowed by service and search text."""
+    """The agents' queue: a view (my services, unassigned, mine, SLA at risk, SLA
+    breached, waiting, all) with the count of each, narrowed by service and search text,
+    soonest resolution due first; `cursor` is the API's `next_cursor` of that order."""
     user = signed_user(current)
     views = queue_views(_blank(service_slug), _blank(q))
-    filters = replace(views[view], after=(before,) if before else None)
+    filters = replace(views[view], after=_after(cursor))
     tickets, last = await service.list_tickets(session, user, filters)
     counts = await service.count_tickets(session, user, views)
     services = await catalog.all_services(session, include_inactive=True)
@@ -301,5 +316,6 @@ async def queue(
         services=services,
         service=service_slug or "",
         q=q or "",
-        next_before=_number(last),
+        next_cursor=_next_cursor(last),
+        show_due=True,
     )
