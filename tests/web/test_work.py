@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from tests.conversation.conftest import age_comment
 from tests.factories import auth_headers, join_team, open_ticket, token_for
 from tests.web.conftest import csrf_of, demo_sign_in, post_form
 from ticket_service.tickets import service
+from ticket_service.tickets.repository import COUNT_CAP
 from ticket_service.users.models import Role, User
 from ticket_service.web.auth_routes import DEMO_PEOPLE
 from ticket_service.web.ticket_routes import queue_views
@@ -352,4 +353,31 @@ async def test_the_counts_of_every_view_are_one_query(web_app: FastAPI) -> None:
     views = ("my_services", "unassigned", "mine", "at_risk", "breached", "waiting", "all")
     assert counts == dict.fromkeys(views, 0)
     assert len(statements) == 1
-    assert statements[0].count("FILTER (WHERE") == 6  # "all" counts everything it sees
+    # One capped count per view: a big queue reads at most COUNT_CAP rows per view.
+    assert statements[0].count("LIMIT") == len(views)
+
+
+async def test_a_count_stops_at_its_cap(web_app: FastAPI, database_url: str) -> None:
+    # A queue bigger than the cap shows "1000+", not an exact count it would have to read
+    # every ticket for.
+    await _agent_on_general(web_app)
+    async with web_app.state.sessionmaker() as session:
+        agent = (await session.scalars(select(User).where(User.discord_id == AGENT))).one()
+        author_id = agent.id
+        service_id = (
+            await session.execute(text("SELECT id FROM services WHERE slug = 'general'"))
+        ).scalar_one()
+        await session.execute(
+            text(
+                "INSERT INTO tickets"
+                " (id, title, text, status, priority, service_id, author_id, version)"
+                " SELECT gen_random_uuid(), 'T', 'x', 'open', 'normal', :s, :a, 1"
+                " FROM generate_series(1, :n)"
+            ),
+            {"s": service_id, "a": author_id, "n": COUNT_CAP + 5},
+        )
+        await session.commit()
+        counts = await service.count_tickets(session, agent, queue_views(None, None))
+    assert counts["all"] == COUNT_CAP
+    assert counts["unassigned"] == COUNT_CAP
+    assert counts["waiting"] == 0

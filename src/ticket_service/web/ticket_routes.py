@@ -27,7 +27,7 @@ from ticket_service.ratings import service as ratings
 from ticket_service.sla import service as sla
 from ticket_service.tickets import service
 from ticket_service.tickets.models import Ticket
-from ticket_service.tickets.repository import SORTS, TicketFilters
+from ticket_service.tickets.repository import COUNT_CAP, SORTS, TicketFilters
 from ticket_service.tickets.schemas import TicketCreate
 from ticket_service.tickets.workflow import allowed_moves
 from ticket_service.vocabulary import Priority, Status
@@ -312,6 +312,7 @@ async def queue(
         tickets=tickets,
         views=QUEUE_VIEWS,
         counts=counts,
+        count_cap=COUNT_CAP,
         view=view,
         services=services,
         service=service_slug or "",
