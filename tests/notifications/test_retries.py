@@ -5,6 +5,7 @@ idempotent jobs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import psycopg
@@ -90,23 +91,32 @@ async def test_429_retry_after_is_honoured(build, database_url):
     assert "429" in row["last_error"]
 
 
+def _waiting_after(row: dict[str, Any], attempts: int) -> dict[str, Any] | None:
+    """The row when at least `attempts` attempts failed and it waits for the next one."""
+    return row if row["attempts"] >= attempts and row["status"] == "failed" else None
+
+
 async def test_receiver_down_then_up_on_same_port_gets_one_copy(build, database_url):
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"
     *_, settings, _ = await _one_ticket(build, url)
     worker = asyncio.create_task(run_worker_until_idle(settings))
     try:
-        # Nothing listens yet: connection refused, attempt after attempt.
-        await eventually(
-            lambda: deliveries(database_url)[0]["attempts"] >= 3, what="three refused attempts"
+        # Nothing listens yet: connection refused, attempt after attempt. Between two
+        # attempts the row says failed (the next attempt may already be under way, as
+        # sending, when it is read: read until it is seen waiting).
+        row = await eventually(
+            lambda: _waiting_after(deliveries(database_url)[0], attempts=3),
+            what="three refused attempts",
         )
-        row = deliveries(database_url)[0]
-        assert row["status"] == "failed"
         assert "Connect" in row["last_error"]
         with Receiver(port=port) as receiver:
             await asyncio.wait_for(worker, 20)
     finally:
         worker.cancel()
+        # The worker closes its pool as it unwinds: done before the next test opens one.
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
 
     assert len(receiver.hits) == 1
     (row,) = deliveries(database_url)
