@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     # Connections per process: up to DB_POOL_SIZE kept open, DB_MAX_OVERFLOW more in a burst.
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
+    admission_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a request may wait for its turn (at most DB_POOL_SIZE requests "
+        "are inside a process at once) before it is answered 503 `overloaded`",
+    )
     db_retry_attempts: int = Field(
         default=3,
         ge=1,

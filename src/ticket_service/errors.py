@@ -129,8 +129,18 @@ RATE_LIMITED: dict[str, Any] = {
 }
 
 
+# What every route may answer when the service is busy (ops/admission.py) or, for most, when
+# PostgreSQL is unreachable.
+BUSY_OR_UNAVAILABLE: dict[str, Any] = {
+    "model": ErrorResponse,
+    "description": "The service is busy (`overloaded`: no turn within "
+    "ADMISSION_TIMEOUT_SECONDS), or a dependency (Discord, PostgreSQL) is unavailable",
+    "headers": {"Retry-After": _integer_header("Seconds to wait before retrying", 1)},
+}
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entry documenting the error shape for each status, and 429."""
+    """OpenAPI `responses=` entry documenting the error shape for each status, 429 and 503."""
     descriptions = {
         400: "Bad request (invalid status, transition or cursor)",
         401: "Missing, invalid or expired token",
@@ -139,12 +149,11 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Version conflict",
         413: "Body over the size limit",
         422: "Payload validation failed",
-        503: "A dependency (Discord, PostgreSQL) is unavailable",
     }
     documented: dict[int | str, dict[str, Any]] = {
-        s: {"model": ErrorResponse, "description": descriptions[s]} for s in statuses
+        s: {"model": ErrorResponse, "description": descriptions[s]} for s in statuses if s != 503
     }
-    return {**documented, 429: RATE_LIMITED}
+    return {**documented, 429: RATE_LIMITED, 503: BUSY_OR_UNAVAILABLE}
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:

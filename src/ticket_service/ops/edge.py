@@ -5,8 +5,10 @@ stacked middlewares (each wrapping `send` and adding a frame to every request):
    binds them to the log context;
 2. adds the security headers (ops/security.py);
 3. counts the request against its rate-limit budget (ops/rate_limit.py) → 429;
-4. refuses a body over MAX_BODY_BYTES (ops/body_limit.py) → 413;
-5. after the response: the metrics sample, one request log line, the action record
+4. lets it in when its turn comes: at most DB_POOL_SIZE requests at once, first come, first
+   served (ops/admission.py) → 503 after ADMISSION_TIMEOUT_SECONDS;
+5. refuses a body over MAX_BODY_BYTES (ops/body_limit.py) → 413;
+6. after the response: the metrics sample, one request log line, the action record
    (batched, ops/action_log.py) and, for a 401 to a token, the failed-authentication count.
 
 Every answer passes through it, refusals too: a 429 or 413 has its action id, security
@@ -24,7 +26,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticket_service.config import Settings
-from ticket_service.ops import body_limit
+from ticket_service.ops import admission, body_limit
 from ticket_service.ops.action_log import (
     ActionLogWriter,
     ActionRecord,
@@ -48,6 +50,7 @@ class EdgeMiddleware:
         self.max_body_bytes = settings.max_body_bytes
         self.hsts = settings.environment == "production"
         self.limiter = RateLimiter(settings)
+        self.gate = admission.FifoGate(settings.db_pool_size, settings.admission_timeout_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,7 +92,15 @@ class EdgeMiddleware:
                 return
             if verdict is not None and verdict.limit:  # counted against a budget: say which
                 extra.extend((k.lower().encode(), v.encode()) for k, v in verdict.headers().items())
-            await self._within_body_limit(scope, receive, edge_send, headers)
+            if not admission.queued(scope["path"]):
+                await self._within_body_limit(scope, receive, edge_send, headers)
+            elif await self.gate.enter():
+                try:
+                    await self._within_body_limit(scope, receive, edge_send, headers)
+                finally:
+                    self.gate.leave()
+            else:
+                await admission.refusal(self.gate.patience)(scope, receive, edge_send)
         finally:
             observe_request(scope, status_code, time.perf_counter() - started)
             error = error_code(error_body)
