@@ -17,7 +17,7 @@ bench/results/worker-<timestamp>.json.
 
 Settings (environment, or make variables of the same name): DELIVERIES (5000), CONCURRENCY
 (4), BENCH_LOGS (a directory to keep the servers' logs in), PROFILE (a py-spy binary: record
-the worker during the run into bench/results/worker-<timestamp>.svg).
+the worker during the run into bench/results/worker-<timestamp>.folded, collapsed stacks).
 """
 
 # A load-test driver, not the service: it runs its own tools with fixed arguments.
@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import (  # noqa: E402 - the repository root is on the path only now
+from bench.run import (
     CLI,
     RESULTS,
     ROOT,
@@ -66,19 +66,22 @@ async def enqueue(database_url: str, hook_url: str) -> int:
 
     from ticket_service.notifications.recipients import url_key
     from ticket_service.notifications.tasks import deliver
-    from ticket_service.worker.registry import jobs, use_database
 
-    use_database(database_url)
-    async with jobs.open_async(), await psycopg.AsyncConnection.connect(database_url) as conn:
-        async with conn.transaction():
-            cur = await conn.execute(
-                "INSERT INTO notification_deliveries (event_id, channel, recipient, status, attempts) "
-                "SELECT id, 'webhook', %s, 'pending', 0 FROM ticket_events ORDER BY id RETURNING id",
-                (url_key(hook_url),),
-            )
-            ids = [row[0] for row in await cur.fetchall()]
-            task = deliver.configure(connection=conn)
-            await task.batch_defer_async(*({"delivery_id": i} for i in ids))
+    async with (
+        await psycopg.AsyncConnection.connect(database_url) as conn,
+        conn.transaction(),
+    ):
+        cur = await conn.execute(
+            "INSERT INTO notification_deliveries "
+            "(event_id, channel, recipient, status, attempts) "
+            "SELECT id, 'webhook', %s, 'pending', 0 FROM ticket_events "
+            "ORDER BY id RETURNING id",
+            (url_key(hook_url),),
+        )
+        ids = [row[0] for row in await cur.fetchall()]
+        # On the transaction's connection, as the API defers (notifications/service.py).
+        task = deliver.configure(connection=conn)
+        await task.batch_defer_async(*({"delivery_id": i} for i in ids))
     return len(ids)
 
 
@@ -87,8 +90,7 @@ def count_sent(database_url: str) -> tuple[int, int]:
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FILTER (WHERE status = 'sent'), count(*) "
-            "FROM notification_deliveries"
+            "SELECT count(*) FILTER (WHERE status = 'sent'), count(*) FROM notification_deliveries"
         ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
@@ -158,7 +160,10 @@ def main() -> int:
     say(f"DELIVERIES={n} CONCURRENCY={concurrency} on {os.cpu_count()} cores")
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    with tempfile.TemporaryDirectory(prefix="ticket-bench-worker-") as tmp_name, ExitStack() as stack:
+    with (
+        tempfile.TemporaryDirectory(prefix="ticket-bench-worker-") as tmp_name,
+        ExitStack() as stack,
+    ):
         tmp = Path(tmp_name)
         database_url = start_postgres(tmp, stack)
         redis_url = start_valkey(tmp, stack)
@@ -211,9 +216,9 @@ def main() -> int:
         roots = {"worker": worker.pid, "receiver": receiver.pid}
         profiler = None
         if py_spy := os.environ.get("PROFILE"):
-            svg = RESULTS / f"worker-{stamp}.svg"
+            svg = RESULTS / f"worker-{stamp}.folded"
             profiler = subprocess.Popen(
-                [py_spy, "record", "-p", str(worker.pid), "-o", str(svg), "-d", "600"],
+                [py_spy, "record", "-p", str(worker.pid), "-f", "raw", "-o", str(svg), "-d", "600"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -228,7 +233,9 @@ def main() -> int:
         sent = 0
         while sent < queued:
             if worker.poll() is not None:
-                raise SystemExit(f"the worker ended; see its log:\n{worker_log.read_text()[-3000:]}")
+                raise SystemExit(
+                    f"the worker ended; see its log:\n{worker_log.read_text()[-3000:]}"
+                )
             if time.monotonic() - started > 600:
                 raise SystemExit(f"only {sent} of {queued} sent after 600 s")
             time.sleep(0.1)

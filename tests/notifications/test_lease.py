@@ -10,9 +10,7 @@ import psycopg
 from tests.factories import auth_headers, open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
 from tests.notifications.retry_helpers import Receiver
-from ticket_service.notifications import repository
-from ticket_service.notifications.models import Delivery
-from ticket_service.notifications.tasks import Claimed, _record
+from ticket_service.notifications.tasks import Claimed, RetryLater, _claim, _record
 from ticket_service.users.models import Role
 from ticket_service.worker.resources import open_resources
 
@@ -29,10 +27,10 @@ async def test_a_leased_delivery_waits_for_its_lease_then_is_retried(build, data
         (row,) = deliveries(database_url)
 
         # A worker claims the delivery and is slow to send it (it has not died).
-        async with app.state.sessionmaker() as session, session.begin():
-            slow: Any = await repository.claim(session, row["id"], lease_seconds=60)
-        assert isinstance(slow, Delivery)
-        assert await _claim_again(app, row["id"]) == "busy"
+        async with open_resources(settings) as resources:
+            slow: Any = await _claim(resources, row["id"])
+            assert isinstance(slow, Claimed)
+            assert await _claim_again(resources, row["id"]) == "busy"
 
         # Its job, run again meanwhile (a duplicate, a stalled-job retry), sends nothing.
         await run_worker_until_idle(settings, within=1.5)
@@ -51,12 +49,14 @@ async def test_a_leased_delivery_waits_for_its_lease_then_is_retried(build, data
         # The slow worker comes back with its outcome: its lease is no longer the current
         # one, so nothing it says is recorded.
         async with open_resources(settings) as resources:
-            late = await _record(resources, Claimed(slow, None, None), None)  # type: ignore[arg-type]
+            late = await _record(resources, slow, None)
         assert late == "lease_lost"
         assert deliveries(database_url)[0]["attempts"] == 2
 
 
-async def _claim_again(app: Any, delivery_id: int) -> str:
-    async with app.state.sessionmaker() as session, session.begin():
-        again = await repository.claim(session, delivery_id, lease_seconds=60)
-    return "busy" if isinstance(again, repository.Busy) else repr(again)
+async def _claim_again(resources: Any, delivery_id: int) -> str:
+    try:
+        again = await _claim(resources, delivery_id)
+    except RetryLater:
+        return "busy"  # its job looks again when the lease ends
+    return repr(again)
