@@ -98,8 +98,7 @@ async def deliveries(
 # message shows: the event, its ticket now, the people it names, the comment (as last
 # edited) or the rating it is about.
 _CLAIM_AND_READ = text(
-    f"""
-    WITH claimed AS (
+    f"""WITH claimed AS (
         UPDATE notification_deliveries
         SET status = 'sending', attempts = attempts + 1,
             lease_until = now() + make_interval(secs => :lease),
@@ -135,8 +134,7 @@ _CLAIM_AND_READ = text(
 _STATE = text("SELECT status, lease_until FROM notification_deliveries WHERE id = :id")
 
 _SENT = text(
-    """
-    UPDATE notification_deliveries
+    """UPDATE notification_deliveries
     SET status = 'sent', sent_at = :now, next_attempt_at = NULL,
         lease_until = NULL, lease_token = NULL, updated_at = now()
     WHERE id = :id AND lease_token = :token
@@ -145,8 +143,7 @@ _SENT = text(
 )
 
 _NOT_SENT = text(
-    """
-    UPDATE notification_deliveries
+    """UPDATE notification_deliveries
     SET status = :status, last_error = :error, next_attempt_at = :next_attempt_at,
         lease_until = NULL, lease_token = NULL, updated_at = now()
     WHERE id = :id AND lease_token = :token
