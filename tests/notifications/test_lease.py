@@ -10,6 +10,7 @@ import psycopg
 from tests.factories import auth_headers, open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
 from tests.notifications.retry_helpers import Receiver
+from ticket_service.notifications.channels import PermanentFailure, TemporaryFailure
 from ticket_service.notifications.tasks import Claimed, RetryLater, _claim, _record
 from ticket_service.users.models import Role
 from ticket_service.worker.resources import open_resources
@@ -60,3 +61,26 @@ async def _claim_again(resources: Any, delivery_id: int) -> str:
     except RetryLater:
         return "busy"  # its job looks again when the lease ends
     return repr(again)
+
+
+async def test_a_failure_reported_under_a_lost_lease_is_not_recorded(build, database_url):
+    with Receiver() as receiver:
+        app, client, settings = await build(webhook_urls=[receiver.url], webhook_secret="s")
+        await open_ticket(client, await auth_headers(app, "200", Role.employee))
+        (row,) = deliveries(database_url)
+        async with open_resources(settings) as resources:
+            slow: Any = await _claim(resources, row["id"])
+            # Its lease runs out and another attempt claims the delivery.
+            _sql(database_url, "UPDATE notification_deliveries SET lease_until = now()")
+            again: Any = await _claim(resources, row["id"])
+            assert isinstance(again, Claimed)
+            # The slow attempt's failures, temporary or permanent, say nothing.
+            for failure in (TemporaryFailure("HTTP 503"), PermanentFailure("HTTP 404")):
+                assert await _record(resources, slow, failure) == "lease_lost"
+            current = deliveries(database_url)[0]
+            assert (current["status"], current["attempts"]) == ("sending", 2)
+            assert current["last_error"] is None
+            # The current attempt's outcome is recorded.
+            assert await _record(resources, again, PermanentFailure("HTTP 404")) == "dead"
+        dead = deliveries(database_url)[0]
+        assert (dead["status"], dead["last_error"]) == ("dead", "HTTP 404")
