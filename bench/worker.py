@@ -16,8 +16,10 @@ Prints deliveries/s and CPU ms per delivery by process; writes them as JSON to
 bench/results/worker-<timestamp>.json.
 
 Settings (environment, or make variables of the same name): DELIVERIES (5000), CONCURRENCY
-(4), BENCH_LOGS (a directory to keep the servers' logs in), PROFILE (a py-spy binary: record
-the worker during the run into bench/results/worker-<timestamp>.folded, collapsed stacks).
+(4), BENCH_LOGS (a directory to keep the servers' logs in), BENCH_SRC (run the worker from
+another checkout's src/, e.g. `git archive <commit> src | tar -x -C /tmp/base`: an A/B on
+one machine), PROFILE (a py-spy binary: record the worker during the run into
+bench/results/worker-<timestamp>.folded, collapsed stacks).
 """
 
 # A load-test driver, not the service: it runs its own tools with fixed arguments.
@@ -176,6 +178,9 @@ def main() -> int:
         port = free_port()
         hook_url = f"http://127.0.0.1:{port}/hook"
         env = service_env(database_url, redis_url)
+        if base := os.environ.get("BENCH_SRC"):
+            # Another checkout's src/ (the code before a change), for an A/B on one machine.
+            env["PYTHONPATH"] = f"{base}{os.pathsep}{env['PYTHONPATH']}"
         env.update(
             WEBHOOK_URLS=hook_url,
             WEBHOOK_SECRET="bench-" + "x" * 32,
