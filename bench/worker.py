@@ -277,6 +277,14 @@ def main() -> int:
         json.dumps(
             {
                 "when": stamp,
+                "commit": subprocess.run(
+                    ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git on PATH
+                    capture_output=True,
+                    text=True,
+                    cwd=ROOT,
+                    check=False,
+                ).stdout.strip(),
+                "worker_src": os.environ.get("BENCH_SRC") or "src",
                 "deliveries": queued,
                 "concurrency": concurrency,
                 "cpu_count": os.cpu_count(),
