@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: install run test fault-test lint audit format migrate clean bench bench-cpu bench-search
+.PHONY: install run test fault-test lint audit format migrate clean bench bench-cpu bench-search bench-worker
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -61,6 +61,9 @@ bench: install ## load test against a bare reference app: make bench SEED=10000 
 
 bench-cpu: install ## CPU per request of each operation, in-process: make bench-cpu PROFILE=open
 	$(BIN)/python bench/cpu.py
+
+bench-worker: install ## webhook deliveries/s of `ticket-service worker`: make bench-worker DELIVERIES=5000
+	$(BIN)/python bench/worker.py
 
 bench-search: install ## database time of each text search shape: make bench-search SEED=1000000
 	$(BIN)/python bench/search_sql.py

@@ -10,9 +10,8 @@ import psycopg
 from tests.factories import auth_headers, open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
 from tests.notifications.retry_helpers import Receiver
-from ticket_service.notifications import repository
-from ticket_service.notifications.models import Delivery
-from ticket_service.notifications.tasks import Claimed, _record
+from ticket_service.notifications.channels import PermanentFailure, TemporaryFailure
+from ticket_service.notifications.tasks import Claimed, RetryLater, _claim, _record
 from ticket_service.users.models import Role
 from ticket_service.worker.resources import open_resources
 
@@ -29,10 +28,10 @@ async def test_a_leased_delivery_waits_for_its_lease_then_is_retried(build, data
         (row,) = deliveries(database_url)
 
         # A worker claims the delivery and is slow to send it (it has not died).
-        async with app.state.sessionmaker() as session, session.begin():
-            slow: Any = await repository.claim(session, row["id"], lease_seconds=60)
-        assert isinstance(slow, Delivery)
-        assert await _claim_again(app, row["id"]) == "busy"
+        async with open_resources(settings) as resources:
+            slow: Any = await _claim(resources, row["id"])
+            assert isinstance(slow, Claimed)
+            assert await _claim_again(resources, row["id"]) == "busy"
 
         # Its job, run again meanwhile (a duplicate, a stalled-job retry), sends nothing.
         await run_worker_until_idle(settings, within=1.5)
@@ -51,12 +50,37 @@ async def test_a_leased_delivery_waits_for_its_lease_then_is_retried(build, data
         # The slow worker comes back with its outcome: its lease is no longer the current
         # one, so nothing it says is recorded.
         async with open_resources(settings) as resources:
-            late = await _record(resources, Claimed(slow, None, None), None)  # type: ignore[arg-type]
+            late = await _record(resources, slow, None)
         assert late == "lease_lost"
         assert deliveries(database_url)[0]["attempts"] == 2
 
 
-async def _claim_again(app: Any, delivery_id: int) -> str:
-    async with app.state.sessionmaker() as session, session.begin():
-        again = await repository.claim(session, delivery_id, lease_seconds=60)
-    return "busy" if isinstance(again, repository.Busy) else repr(again)
+async def _claim_again(resources: Any, delivery_id: int) -> str:
+    try:
+        again = await _claim(resources, delivery_id)
+    except RetryLater:
+        return "busy"  # its job looks again when the lease ends
+    return repr(again)
+
+
+async def test_a_failure_reported_under_a_lost_lease_is_not_recorded(build, database_url):
+    with Receiver() as receiver:
+        app, client, settings = await build(webhook_urls=[receiver.url], webhook_secret="s")
+        await open_ticket(client, await auth_headers(app, "200", Role.employee))
+        (row,) = deliveries(database_url)
+        async with open_resources(settings) as resources:
+            slow: Any = await _claim(resources, row["id"])
+            # Its lease runs out and another attempt claims the delivery.
+            _sql(database_url, "UPDATE notification_deliveries SET lease_until = now()")
+            again: Any = await _claim(resources, row["id"])
+            assert isinstance(again, Claimed)
+            # The slow attempt's failures, temporary or permanent, say nothing.
+            for failure in (TemporaryFailure("HTTP 503"), PermanentFailure("HTTP 404")):
+                assert await _record(resources, slow, failure) == "lease_lost"
+            current = deliveries(database_url)[0]
+            assert (current["status"], current["attempts"]) == ("sending", 2)
+            assert current["last_error"] is None
+            # The current attempt's outcome is recorded.
+            assert await _record(resources, again, PermanentFailure("HTTP 404")) == "dead"
+        dead = deliveries(database_url)[0]
+        assert (dead["status"], dead["last_error"]) == ("dead", "HTTP 404")

@@ -128,14 +128,17 @@ def fan_out(settings: Settings, spec: EventKind, who: Concerned) -> list[Target]
     return list(unique.values())
 
 
-def webhook_url(settings: Settings, service: Service, target: Target) -> str:
-    """The URL a stored target points at now; PermanentFailure if it is no longer set."""
+def webhook_url(settings: Settings, service: Service | None, target: Target) -> str:
+    """The URL a stored target points at now; PermanentFailure if it is no longer set.
+    `service` (the ticket's) is needed only by a target of the service's own channel."""
     url: str | None = None
     if target.channel is Channel.webhook:
         url = next((u for u in settings.webhook_urls if url_key(u) == target.recipient), None)
     elif target.recipient.startswith(SERVICE_PREFIX):
         url = (
-            service.slack_webhook_url
+            None
+            if service is None
+            else service.slack_webhook_url
             if target.channel is Channel.slack
             else service.discord_webhook_url
         )

@@ -3,17 +3,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ticket_service.assignment.models import Follower
 from ticket_service.notifications.models import Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Target
-from ticket_service.tickets.models import Ticket, TicketEvent
+from ticket_service.tickets.models import TicketEvent
 from ticket_service.users.models import Role, User
+from ticket_service.vocabulary import Status
+
+# The statuses that close a ticket, as SQL (derived from the vocabulary).
+_CLOSED = ", ".join(f"'{s.value}'" for s in Status if s.is_closed)
 
 
 async def insert_deliveries(
@@ -56,12 +60,6 @@ async def followers_of(session: AsyncSession, ticket_id: uuid.UUID) -> list[User
     return list((await session.scalars(stmt)).all())
 
 
-async def user_by_discord_id(session: AsyncSession, discord_id: str) -> User | None:
-    return (
-        await session.execute(select(User).where(User.discord_id == discord_id))
-    ).scalar_one_or_none()
-
-
 async def locked_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
     """Lock the row for the duration of one attempt: two jobs never send the same delivery."""
     stmt = select(Delivery).where(Delivery.id == delivery_id).with_for_update()
@@ -73,72 +71,6 @@ class Busy:
     """Another worker holds the delivery's lease until `until` (database clock)."""
 
     until: datetime
-
-
-async def claim(
-    session: AsyncSession, delivery_id: int, lease_seconds: float
-) -> Delivery | DeliveryStatus | Busy | None:
-    """Lease the delivery for one attempt: mark it `sending` with a new token, count the
-    attempt. Claimable unless sent, dead, or under a lease that has not expired (a worker
-    that died mid-send leaves one that does). The caller commits before sending, so no
-    lock is held across the network. Anything else says why not (None: the row is gone)."""
-    stmt = (
-        update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            Delivery.status.not_in([DeliveryStatus.sent.value, DeliveryStatus.dead.value]),
-            (Delivery.status != DeliveryStatus.sending.value)
-            | (Delivery.lease_until <= func.now()),
-        )
-        .values(
-            status=DeliveryStatus.sending.value,
-            attempts=Delivery.attempts + 1,
-            lease_until=func.now()
-            + text(":lease * interval '1 second'").bindparams(lease=lease_seconds),
-            lease_token=uuid.uuid4(),
-            updated_at=func.now(),
-        )
-        .returning(Delivery)
-    )
-    claimed: Delivery | None = (
-        await session.scalars(select(Delivery).from_statement(stmt))
-    ).one_or_none()
-    if claimed is not None:
-        return claimed
-    current = await session.get(Delivery, delivery_id)
-    if current is None:
-        return None
-    if current.status == DeliveryStatus.sending.value and current.lease_until is not None:
-        return Busy(current.lease_until)
-    return DeliveryStatus(current.status)
-
-
-async def leased_delivery(
-    session: AsyncSession, delivery_id: int, lease_token: uuid.UUID
-) -> Delivery | None:
-    """The delivery, locked, if the lease `lease_token` names is still the current one."""
-    stmt = (
-        select(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.lease_token == lease_token)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def event_with_ticket(
-    session: AsyncSession, event_id: int
-) -> tuple[TicketEvent, Ticket, User | None] | None:
-    actor = aliased(User)
-    stmt = (
-        select(TicketEvent, Ticket, actor)
-        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
-        .outerjoin(actor, actor.id == TicketEvent.actor_id)
-        .options(joinedload(Ticket.author), joinedload(Ticket.assignee), joinedload(Ticket.service))
-        .where(TicketEvent.id == event_id)
-    )
-    row = (await session.execute(stmt)).one_or_none()
-    return (row[0], row[1], row[2]) if row else None
 
 
 async def deliveries(
@@ -156,3 +88,168 @@ async def deliveries(
     if before_id is not None:
         stmt = stmt.where(Delivery.id < before_id)
     return [(d, t) for d, t in (await session.execute(stmt)).all()]
+
+
+# ---------------------------------------------------------------------------- the worker's
+# The `deliver` job's hot path: plain SQL built once, run as single autocommit statements
+# (no BEGIN/COMMIT pair), rows read as tuples: no ORM entity is built per delivery.
+
+# Take the lease (the same rule as `claim`) and read, in the same statement, everything the
+# message shows: the event, its ticket now, the people it names, the comment (as last
+# edited) or the rating it is about.
+_CLAIM_AND_READ = text(
+    f"""WITH claimed AS (
+        UPDATE notification_deliveries
+        SET status = 'sending', attempts = attempts + 1,
+            lease_until = now() + make_interval(secs => :lease),
+            lease_token = :token, updated_at = now()
+        WHERE id = :id AND status NOT IN ('sent', 'dead')
+          AND (status <> 'sending' OR lease_until <= now())
+        RETURNING id, event_id, channel, recipient, locale, attempts, lease_token
+    )
+    SELECT c.id, c.channel, c.recipient, c.locale, c.attempts, c.lease_token,
+           e.id, e.kind, e.created_at, e.from_status, e.to_status, e.data,
+           t.id, t.number, t.title, t.text, t.status, t.priority, t.service_id, s.name,
+           au.discord_id, au.email, asg.discord_id,
+           ac.discord_id, coalesce(nullif(ac.display_name, ''), ac.username),
+           cm.id, cm.body, cm.internal,
+           tg.discord_id, coalesce(nullif(tg.display_name, ''), tg.username),
+           r.ticket_id IS NOT NULL, r.score, r.comment
+    FROM claimed c
+    JOIN ticket_events e ON e.id = c.event_id
+    JOIN tickets t ON t.id = e.ticket_id
+    JOIN services s ON s.id = t.service_id
+    JOIN users au ON au.id = t.author_id
+    LEFT JOIN users asg ON asg.id = t.assignee_id
+    LEFT JOIN users ac ON ac.id = e.actor_id
+    LEFT JOIN comments cm
+        ON e.data ? 'comment_id' AND cm.id = (e.data ->> 'comment_id')::bigint
+    LEFT JOIN users tg ON tg.discord_id = nullif(e.data ->> 'assignee', '')
+    LEFT JOIN ticket_ratings r ON r.ticket_id = t.id
+        AND (e.kind = 'rated' OR (e.kind = 'status_changed'
+                                  AND e.to_status IN ({_CLOSED})))
+    """  # noqa: S608
+)
+
+_STATE = text("SELECT status, lease_until FROM notification_deliveries WHERE id = :id")
+
+_SENT = text(
+    """UPDATE notification_deliveries
+    SET status = 'sent', sent_at = :now, next_attempt_at = NULL,
+        lease_until = NULL, lease_token = NULL, updated_at = now()
+    WHERE id = :id AND lease_token = :token
+    RETURNING id
+    """
+)
+
+_NOT_SENT = text(
+    """UPDATE notification_deliveries
+    SET status = :status, last_error = :error, next_attempt_at = :next_attempt_at,
+        lease_until = NULL, lease_token = NULL, updated_at = now()
+    WHERE id = :id AND lease_token = :token
+    RETURNING id
+    """
+)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A delivery claimed for one attempt (what `_CLAIM_AND_READ` returned of it)."""
+
+    id: int
+    channel: str
+    recipient: str
+    locale: str | None
+    attempts: int
+    lease_token: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Story:
+    """The event a claimed delivery is about, as the message shows it: plain values."""
+
+    event_id: int
+    kind: str
+    occurred_at: datetime
+    from_status: str | None
+    to_status: str | None
+    data: dict[str, Any]
+    ticket_id: uuid.UUID
+    number: int
+    title: str
+    text: str
+    status: str
+    priority: str
+    service_id: int
+    service_name: str
+    author: str
+    author_email: str | None
+    assignee: str | None
+    actor: str | None
+    actor_name: str | None
+    comment_id: int | None
+    comment_body: str | None
+    comment_internal: bool
+    assigned_to: str | None
+    assigned_to_name: str | None
+    rated: bool  # read only for a closing or `rated` event; else always False
+    rating_score: int | None
+    rating_comment: str | None
+
+
+async def claim_and_read(
+    connection: AsyncConnection, delivery_id: int, lease_seconds: float
+) -> tuple[Lease, Story] | DeliveryStatus | Busy | None:
+    """Lease the delivery for one attempt: mark it `sending` with a new token, count the
+    attempt; and read what its message shows. Claimable unless sent, dead, or under a
+    lease that has not expired (a worker that died mid-send leaves one that does). On an
+    autocommit connection: committed before sending, so no lock is held across the
+    network. Anything else says why not (None: the row is gone)."""
+    row = (
+        await connection.execute(
+            _CLAIM_AND_READ,
+            {
+                "id": delivery_id,
+                "lease": lease_seconds,
+                "token": uuid.uuid4(),
+            },
+        )
+    ).one_or_none()
+    if row is not None:
+        return Lease(*row[:6]), Story(*row[6:])
+    state = (await connection.execute(_STATE, {"id": delivery_id})).one_or_none()
+    if state is None:
+        return None
+    status, lease_until = state
+    if status == DeliveryStatus.sending.value and lease_until is not None:
+        return Busy(lease_until)
+    return DeliveryStatus(status)
+
+
+async def mark_sent(connection: AsyncConnection, lease: Lease, now: datetime) -> bool:
+    """Record a sent delivery if `lease` is still the current one (False: it is not)."""
+    found = await connection.execute(
+        _SENT, {"id": lease.id, "token": lease.lease_token, "now": now}
+    )
+    return found.one_or_none() is not None
+
+
+async def mark_not_sent(
+    connection: AsyncConnection,
+    lease: Lease,
+    status: DeliveryStatus,
+    error: str,
+    next_attempt_at: datetime | None,
+) -> bool:
+    """Record a failed or dead attempt if `lease` is still the current one."""
+    found = await connection.execute(
+        _NOT_SENT,
+        {
+            "id": lease.id,
+            "token": lease.lease_token,
+            "status": status.value,
+            "error": error,
+            "next_attempt_at": next_attempt_at,
+        },
+    )
+    return found.one_or_none() is not None

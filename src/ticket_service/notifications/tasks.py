@@ -6,17 +6,15 @@ import asyncio
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import procrastinate
 import structlog
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from ticket_service.catalog.models import Service
 from ticket_service.config import Settings
-from ticket_service.conversation.models import Comment
 from ticket_service.events.registry import Kind
 from ticket_service.kit.outbound import OutboundRefused, OutboundUnresolvable
 from ticket_service.notifications import repository
@@ -31,10 +29,8 @@ from ticket_service.notifications.channels import (
 )
 from ticket_service.notifications.messages import EventView, Message, for_author, render
 from ticket_service.notifications.models import Channel, Delivery, DeliveryStatus
-from ticket_service.notifications.recipients import Target, webhook_url
+from ticket_service.notifications.recipients import SERVICE_PREFIX, Target, webhook_url
 from ticket_service.ops.metrics import NOTIFICATION_ATTEMPTS
-from ticket_service.ratings.models import TicketRating
-from ticket_service.users.models import display_name
 from ticket_service.vocabulary import Status
 from ticket_service.worker.registry import jobs
 from ticket_service.worker.resources import Resources, resources_of
@@ -70,50 +66,44 @@ def backoff_seconds(base: float, attempt: int) -> float:
     return delay * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not cryptography
 
 
-async def _view(session: AsyncSession, resources: Resources, event, ticket, actor) -> EventView:  # type: ignore[no-untyped-def]
-    """What the message shows, read now: for a comment its text (as last edited), for an
-    assignment whom it went to."""
-    comment = assigned_to = None
-    text = ticket.text
-    if "comment_id" in event.data:
-        comment = await session.get(Comment, event.data["comment_id"])
-    if event.data.get("assignee"):
-        assigned_to = await repository.user_by_discord_id(session, event.data["assignee"])
-    base_url = resources.settings.public_url.rstrip("/")
+def _view(settings: Settings, story: repository.Story) -> EventView:
+    """What the message shows, as read by the claim: for a comment its text (as last
+    edited), for an assignment whom it went to, for a rating its stars."""
+    text = story.text
+    base_url = settings.public_url.rstrip("/")
     rate_link = None
-    closed_it = event.kind == Kind.status_changed and Status(event.to_status or "open").is_closed
-    if closed_it or event.kind == Kind.rated:
-        rating = await session.get(TicketRating, ticket.id)
-        if event.kind == Kind.rated and rating is not None:
-            text = "★" * rating.score + "☆" * (5 - rating.score)
-            text += f"\n{rating.comment}" if rating.comment else ""
-        elif closed_it and rating is None and Status(ticket.status).is_closed:
-            rate_link = f"{base_url}/tickets/{ticket.id}"
+    closed_it = story.kind == Kind.status_changed and Status(story.to_status or "open").is_closed
+    if story.kind == Kind.rated and story.rated:
+        text = "★" * (story.rating_score or 0) + "☆" * (5 - (story.rating_score or 0))
+        text += f"\n{story.rating_comment}" if story.rating_comment else ""
+    elif closed_it and not story.rated and Status(story.status).is_closed:
+        rate_link = f"{base_url}/tickets/{story.ticket_id}"
+    comment = story.comment_id is not None
     return EventView(
-        event_id=event.id,
-        kind=event.kind,
-        occurred_at=event.created_at,
-        guid_ticket=str(ticket.id),
-        number=ticket.number,
-        title=ticket.title,
-        text=comment.body if comment else text,
-        status=ticket.status,
-        priority=ticket.priority,
-        service=ticket.service.name,
-        author=ticket.author.discord_id,
-        actor=actor.discord_id if actor else None,
-        actor_name=display_name(actor) if actor else None,
-        from_status=event.from_status,
-        to_status=event.to_status,
-        link=f"{base_url}/api/v1/tickets/{ticket.id}",
-        comment_id=comment.id if comment else None,
-        internal=comment.internal if comment else False,
-        assignee=ticket.assignee.discord_id if ticket.assignee else None,
-        assigned_to=assigned_to.discord_id if assigned_to else None,
-        assigned_to_name=display_name(assigned_to) if assigned_to else None,
-        author_email=ticket.author.email,
+        event_id=story.event_id,
+        kind=story.kind,
+        occurred_at=story.occurred_at,
+        guid_ticket=str(story.ticket_id),
+        number=story.number,
+        title=story.title,
+        text=story.comment_body or "" if comment else text,
+        status=story.status,
+        priority=story.priority,
+        service=story.service_name,
+        author=story.author,
+        actor=story.actor,
+        actor_name=story.actor_name,
+        from_status=story.from_status,
+        to_status=story.to_status,
+        link=f"{base_url}/api/v1/tickets/{story.ticket_id}",
+        comment_id=story.comment_id,
+        internal=story.comment_internal if comment else False,
+        assignee=story.assignee,
+        assigned_to=story.assigned_to,
+        assigned_to_name=story.assigned_to_name,
+        author_email=story.author_email,
         rate_link=rate_link,
-        target=event.data.get("target"),
+        target=story.data.get("target"),
     )
 
 
@@ -133,7 +123,18 @@ async def _checked(settings: Settings, url: str) -> str:
     return url
 
 
-async def _send(resources: Resources, delivery: Delivery, message: Message, service) -> None:  # type: ignore[no-untyped-def]
+async def _service(resources: Resources, service_id: int) -> Service:
+    """The ticket's service, for its own Slack / Discord webhook URL (stored encrypted)."""
+    async with resources.sessionmaker() as session:
+        found = await session.get(Service, service_id)
+    if found is None:  # pragma: no cover - a service with tickets is never deleted
+        raise PermanentFailure(f"service {service_id} no longer exists")
+    return found
+
+
+async def _send(
+    resources: Resources, delivery: repository.Lease, message: Message, service_id: int
+) -> None:
     settings, http = resources.settings, resources.http
     target = Target(Channel(delivery.channel), delivery.recipient)
     if target.channel is Channel.email:
@@ -149,6 +150,12 @@ async def _send(resources: Resources, delivery: Delivery, message: Message, serv
             message,
         )
     else:
+        # Only a service's own channel needs the service row: read it then, not per delivery.
+        service = (
+            await _service(resources, service_id)
+            if target.recipient.startswith(SERVICE_PREFIX)
+            else None
+        )
         url = await _checked(settings, webhook_url(settings, service, target))
         if target.channel is Channel.slack:
             await slack.send(http, url, message)
@@ -160,31 +167,30 @@ async def _send(resources: Resources, delivery: Delivery, message: Message, serv
 
 @dataclass(frozen=True)
 class Claimed:
-    delivery: Delivery
+    delivery: repository.Lease
     view: EventView
-    service: Any
+    service_id: int
 
 
 async def _claim(resources: Resources, delivery_id: int) -> Claimed | str:
-    """Transaction 1: take the lease and read what to send; committed before sending."""
+    """One autocommit statement: take the lease and read what to send (committed before
+    sending, so no lock is held across the network)."""
     settings = resources.settings
-    async with resources.sessionmaker() as session, session.begin():
-        claimed = await repository.claim(session, delivery_id, settings.notify_lease_seconds)
-        if claimed is None:
-            log.info("delivery_gone", delivery_id=delivery_id)
-            return "gone"
-        if isinstance(claimed, repository.Busy):
-            # Another worker is sending it (or died doing so): look again when its lease
-            # ends; by then it is sent, failed, or claimable.
-            raise RetryLater(claimed.until + timedelta(seconds=0.5))
-        if isinstance(claimed, DeliveryStatus):
-            return claimed.value  # sent or dead: a duplicate or replayed job
-        found = await repository.event_with_ticket(session, claimed.event_id)
-        if found is None:  # pragma: no cover - the FK cascades deliveries away with events
-            return "gone"
-        event, ticket, actor = found
-        view = await _view(session, resources, event, ticket, actor)
-        return Claimed(claimed, view, ticket.service)
+    async with resources.autocommit.connect() as connection:
+        claimed = await repository.claim_and_read(
+            connection, delivery_id, settings.notify_lease_seconds
+        )
+    if claimed is None:
+        log.info("delivery_gone", delivery_id=delivery_id)
+        return "gone"
+    if isinstance(claimed, repository.Busy):
+        # Another worker is sending it (or died doing so): look again when its lease
+        # ends; by then it is sent, failed, or claimable.
+        raise RetryLater(claimed.until + timedelta(seconds=0.5))
+    if isinstance(claimed, DeliveryStatus):
+        return claimed.value  # sent or dead: a duplicate or replayed job
+    lease, story = claimed
+    return Claimed(lease, _view(settings, story), story.service_id)
 
 
 async def _attempt(resources: Resources, claimed: Claimed) -> DeliveryFailure | None:
@@ -200,7 +206,7 @@ async def _attempt(resources: Resources, claimed: Claimed) -> DeliveryFailure | 
                 to_author=for_author(claimed.view, delivery.channel, delivery.recipient),
             )
             async with asyncio.timeout(budget):
-                await _send(resources, claimed.delivery, message, claimed.service)
+                await _send(resources, claimed.delivery, message, claimed.service_id)
         except DeliveryFailure:
             raise
         except OutboundRefused as exc:  # at connect time: the name now resolves inside
@@ -223,63 +229,71 @@ def _lease_margin(settings: Settings) -> float:
 
 
 async def _record(resources: Resources, claimed: Claimed, failure: DeliveryFailure | None) -> str:
-    """Transaction 2: the outcome, only while the lease is still ours."""
+    """One autocommit UPDATE: the outcome, only while the lease is still ours."""
     settings = resources.settings
-    delivery_id = claimed.delivery.id
-    token = claimed.delivery.lease_token
-    assert token is not None  # noqa: S101 - claim() always sets one
+    lease = claimed.delivery
     now = datetime.now(UTC)
-    async with resources.sessionmaker() as session, session.begin():
-        delivery = await repository.leased_delivery(session, delivery_id, token)
-        if delivery is None:
-            # Our lease expired and a retry claimed it (or the row is gone): that attempt
-            # records the outcome; two copies carry the same event id.
-            log.warning("delivery_lease_lost", delivery_id=delivery_id)
-            return "lease_lost"
-        delivery.lease_until = None
-        delivery.lease_token = None
-        if failure is None:
-            delivery.status = DeliveryStatus.sent.value
-            delivery.sent_at = now
-            delivery.next_attempt_at = None
-            log.info("delivery_sent", delivery_id=delivery_id, channel=delivery.channel)
-            NOTIFICATION_ATTEMPTS.labels(delivery.channel, "sent").inc()
-            return "sent"
-        delivery.last_error = str(failure)[:1000]
-        exhausted = delivery.attempts >= settings.notify_max_attempts
-        if isinstance(failure, PermanentFailure) or exhausted:
-            delivery.status = DeliveryStatus.dead.value
-            delivery.next_attempt_at = None
-            log.warning(
-                "delivery_dead",
-                delivery_id=delivery_id,
-                channel=delivery.channel,
-                attempts=delivery.attempts,
-                error=delivery.last_error,
+    if failure is None:
+        async with resources.autocommit.connect() as connection:
+            recorded = await repository.mark_sent(connection, lease, now)
+        if not recorded:
+            return _lease_lost(lease)
+        log.info("delivery_sent", delivery_id=lease.id, channel=lease.channel)
+        NOTIFICATION_ATTEMPTS.labels(lease.channel, "sent").inc()
+        return "sent"
+    error = str(failure)[:1000]
+    # The lease holder alone changes `attempts`: the count the claim read is still true.
+    exhausted = lease.attempts >= settings.notify_max_attempts
+    if isinstance(failure, PermanentFailure) or exhausted:
+        async with resources.autocommit.connect() as connection:
+            recorded = await repository.mark_not_sent(
+                connection, lease, DeliveryStatus.dead, error, None
             )
-            NOTIFICATION_ATTEMPTS.labels(delivery.channel, "dead").inc()
-            return "dead"
-        wait = backoff_seconds(settings.notify_retry_base_seconds, delivery.attempts)
-        if isinstance(failure, TemporaryFailure) and failure.retry_after is not None:
-            wait = max(wait, failure.retry_after)  # the receiver asked us to wait this long
-        delivery.status = DeliveryStatus.failed.value
-        delivery.next_attempt_at = retry_at = now + timedelta(seconds=wait)
-        NOTIFICATION_ATTEMPTS.labels(delivery.channel, "failed").inc()
-        log.info(
-            "delivery_failed",
-            delivery_id=delivery_id,
-            channel=delivery.channel,
-            attempts=delivery.attempts,
-            retry_in=round(wait, 3),
-            error=delivery.last_error,
+        if not recorded:
+            return _lease_lost(lease)
+        log.warning(
+            "delivery_dead",
+            delivery_id=lease.id,
+            channel=lease.channel,
+            attempts=lease.attempts,
+            error=error,
         )
+        NOTIFICATION_ATTEMPTS.labels(lease.channel, "dead").inc()
+        return "dead"
+    wait = backoff_seconds(settings.notify_retry_base_seconds, lease.attempts)
+    if isinstance(failure, TemporaryFailure) and failure.retry_after is not None:
+        wait = max(wait, failure.retry_after)  # the receiver asked us to wait this long
+    retry_at = now + timedelta(seconds=wait)
+    async with resources.autocommit.connect() as connection:
+        recorded = await repository.mark_not_sent(
+            connection, lease, DeliveryStatus.failed, error, retry_at
+        )
+    if not recorded:
+        return _lease_lost(lease)
+    NOTIFICATION_ATTEMPTS.labels(lease.channel, "failed").inc()
+    log.info(
+        "delivery_failed",
+        delivery_id=lease.id,
+        channel=lease.channel,
+        attempts=lease.attempts,
+        retry_in=round(wait, 3),
+        error=error,
+    )
     raise RetryLater(retry_at)
+
+
+def _lease_lost(lease: repository.Lease) -> str:
+    # Our lease expired and a retry claimed it (or the row is gone): that attempt records
+    # the outcome; two copies carry the same event id.
+    log.warning("delivery_lease_lost", delivery_id=lease.id)
+    return "lease_lost"
 
 
 @jobs.task(name="deliver", queue="notifications", pass_context=True, retry=AtRecordedTime())
 async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
-    """Make one attempt at one delivery: lease it (commit), send, record the outcome in a
-    second short transaction. No lock is held while the receiver takes its time."""
+    """Make one attempt at one delivery: lease it and read what to send (one autocommit
+    statement), send, record the outcome (one autocommit UPDATE under the lease's token).
+    No lock is held while the receiver takes its time."""
     resources = resources_of(context)
     claimed = await _claim(resources, delivery_id)
     if isinstance(claimed, str):

@@ -72,3 +72,7 @@ def configure_logging(json_lines: bool, level: str = "INFO", stream: TextIO | No
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx's line per request ("HTTP Request: POST <url>") repeats what our delivery_* and
+    # request lines say, costs a log record per webhook sent, and quotes the full URL:
+    # webhook URLs are credentials.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

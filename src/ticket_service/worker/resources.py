@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 import procrastinate
 import redis.asyncio as aioredis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ticket_service.config import Settings
 from ticket_service.db import create_engine, create_sessionmaker
@@ -25,6 +25,9 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     redis: aioredis.Redis | None  # None without REDIS_URL: the action log is skipped
+    # The same pool in autocommit: a hot job's single statements go without a BEGIN/COMMIT
+    # pair (notifications/tasks.py `deliver`).
+    autocommit: AsyncEngine
 
 
 @asynccontextmanager
@@ -42,7 +45,13 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     )
     redis = create_redis(settings) if settings.redis_url else None
     try:
-        yield Resources(settings, create_sessionmaker(engine, settings), http, redis)
+        yield Resources(
+            settings,
+            create_sessionmaker(engine, settings),
+            http,
+            redis,
+            engine.execution_options(isolation_level="AUTOCOMMIT"),
+        )
     finally:
         if redis is not None:
             await redis.aclose()
