@@ -373,7 +373,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
-    # CPU time each kind of process spent per request during the run (cpu_by_process).
+    # CPU time each kind of process spent per request during the run (cpu_snapshot).
     cpu_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -564,33 +564,55 @@ def rss_of(root_pid: int) -> list[tuple[int, float]]:
     return out
 
 
-def cpu_by_process(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each kind of process on the machine: the process trees
-    of `roots` (api, worker, bare: uvicorn's workers are children of its supervisor),
-    PostgreSQL's backends, Valkey, and the load generator (our finished children)."""
+LOAD_GENERATOR = -1  # cpu_snapshot's key for the load generator (no pid of its own)
+
+
+def cpu_snapshot(roots: dict[str, int], tmp: Path, redis_url: str) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each process of ours, by pid: the trees of `roots`, the
+    PostgreSQL server whose command line names `tmp` and the Valkey server listening on
+    `redis_url`'s port (others may run on the machine: test suites), and the load
+    generator. By pid,
+    so a process that ends between two snapshots (a short-lived backend) neither counts
+    nor goes negative."""
     import resource
 
     import psutil
 
-    owner: dict[int, str] = {}
-    for name, pid in roots.items():
-        with suppress(psutil.NoSuchProcess):
-            root = psutil.Process(pid)
-            for proc in (root, *root.children(recursive=True)):
-                owner[proc.pid] = name
-    totals: dict[str, float] = {}
-    for proc in psutil.process_iter(["name"]):
-        pname = proc.info["name"] or ""
-        kind = owner.get(proc.pid) or (
-            "postgres" if pname.startswith("postgres") else "valkey" if "valkey" in pname else ""
-        )
-        if kind:
-            with suppress(psutil.NoSuchProcess):
-                times = proc.cpu_times()
-                totals[kind] = totals.get(kind, 0.0) + times.user + times.system
+    trees = dict(roots)
+    valkey_address = f"127.0.0.1:{urlsplit(redis_url).port}"
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        name = proc.info["name"] or ""
+        if name.startswith("postgres") and str(tmp) in cmdline:
+            trees["postgres"] = proc.pid
+        elif "valkey" in name and valkey_address in cmdline.split():
+            trees["valkey"] = proc.pid
+    out: dict[int, tuple[str, float]] = {}
     # wrk is a child that has ended; the Python load generator runs in this process.
     used = [resource.getrusage(who) for who in (resource.RUSAGE_CHILDREN, resource.RUSAGE_SELF)]
-    totals["load generator"] = sum(u.ru_utime + u.ru_stime for u in used)
+    out[LOAD_GENERATOR] = ("load generator", sum(u.ru_utime + u.ru_stime for u in used))
+    for kind, pid in trees.items():
+        try:
+            root = psutil.Process(pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            out[proc.pid] = (kind, times.user + times.system)
+    return out
+
+
+def cpu_spent(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for pid, (kind, seconds) in after.items():
+        spent = seconds - before.get(pid, (kind, 0.0))[1]
+        totals[kind] = totals.get(kind, 0.0) + spent
     return totals
 
 
@@ -767,10 +789,10 @@ def main() -> int:
                 measure(loadgen, base, op, conns, warmup, pool, pool_file, tokens, env)
                 quiesce(database_url)
             reset_pool(database_url, pool)
-            before = cpu_by_process(roots)
+            before = cpu_snapshot(roots, tmp, redis_url)
             m = measure(loadgen, base, op, conns, duration, pool, pool_file, tokens, env)
             quiesce(database_url)
-            after = cpu_by_process(roots)
+            after = cpu_snapshot(roots, tmp, redis_url)
             per_request = 1000 / max(1, m["requests"])
             r = Result(
                 target,
@@ -781,7 +803,7 @@ def main() -> int:
                 m["p50_ms"],
                 m["p99_ms"],
                 m["errors"],
-                {k: (spent - before.get(k, 0.0)) * per_request for k, spent in after.items()},
+                {k: spent * per_request for k, spent in cpu_spent(before, after).items()},
             )
             say(
                 f"{target:15} {op:12} c={conns:<4} {r.rps:8.0f} rps  p50 {r.p50_ms:7.1f} ms  "

