@@ -13,6 +13,7 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Float,
+    Integer,
     Row,
     Select,
     and_,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    literal_column,
     or_,
     select,
 )
@@ -271,6 +273,18 @@ def _user_id(discord_id: str) -> Select[int]:
     return select(User.id).where(User.discord_id == discord_id)
 
 
+# The statuses still being worked, as literals, not parameters: PostgreSQL plans a prepared
+# statement (psycopg prepares one run five times) once for any parameters, and only a
+# literal list proves the partial indexes' predicate (tickets.models._ACTIVE).
+_ACTIVE = [literal_column(repr(s.value)) for s in Status if not s.is_closed]
+
+
+def _literal(n: int) -> ColumnElement[int]:
+    """A LIMIT written into the statement: a parameter's generic plan does not know it
+    is small and reads every candidate row (the queue's counts: 9 → 50 ms)."""
+    return literal_column(str(int(n)), Integer)
+
+
 def _conditions(
     role: Role, viewer: Viewer, filters: TicketFilters
 ) -> tuple[list[Any], search.Match | None]:
@@ -295,7 +309,10 @@ def _conditions(
     if filters.follower == "me":
         where.append(following(viewer))
     if filters.status is not None:
-        where.append(Ticket.status == filters.status)
+        # Written into the statement (quoted by SQLAlchemy), like _ACTIVE: a generic plan
+        # of `status = $1` cannot tell a rare status from a common one, and read the whole
+        # table for the queue's "waiting" count.
+        where.append(Ticket.status == literal(filters.status, literal_execute=True))
     if filters.priority is not None:
         where.append(Ticket.priority == filters.priority)
     if filters.service is not None:
@@ -308,7 +325,7 @@ def _conditions(
     if filters.team == "me":
         where.append(Ticket.service_id.in_(_teams_of(viewer)))
     if filters.active:
-        where.append(Ticket.status.in_([s.value for s in Status if not s.is_closed]))
+        where.append(Ticket.status.in_(_ACTIVE))
     if filters.sla is not None:
         where.append(SLA_FILTERS[filters.sla]())
     return where, found
@@ -353,7 +370,7 @@ def _page_statement(role: Role, filters: TicketFilters) -> Select[Any]:
     return (
         stmt.add_columns(*(k.column.label(f"sort_key_{i}") for i, k in enumerate(keys)))
         .order_by(*(k.order() for k in keys))
-        .limit(filters.limit + 1)
+        .limit(_literal(filters.limit + 1))
     )
 
 
@@ -383,7 +400,7 @@ def _counts_statement(role: Role, views: tuple[tuple[str, TicketFilters], ...]) 
     columns = []
     for name, filters in views:
         where, _ = _conditions(role, _VIEWER, filters)
-        capped = _visible(select(Ticket.id), role, _VIEWER).where(*where).limit(COUNT_CAP)
+        capped = _visible(select(Ticket.id), role, _VIEWER).where(*where).limit(_literal(COUNT_CAP))
         count = select(func.count()).select_from(capped.subquery()).scalar_subquery()
         columns.append(count.label(name))
     return select(*columns)
