@@ -276,7 +276,9 @@ def _user_id(discord_id: str) -> Select[int]:
 # The statuses still being worked, as literals, not parameters: PostgreSQL plans a prepared
 # statement (psycopg prepares one run five times) once for any parameters, and only a
 # literal list proves the partial indexes' predicate (tickets.models._ACTIVE).
-_ACTIVE = [literal_column(repr(s.value)) for s in Status if not s.is_closed]
+_ACTIVE: list[ColumnElement[str]] = [
+    literal_column(repr(s.value)) for s in Status if not s.is_closed
+]
 
 
 def _literal(n: int) -> ColumnElement[int]:
