@@ -263,12 +263,10 @@ class Powers:
     following: bool
 
 
-async def powers(
-    session: AsyncSession, user: User, ticket: Ticket, staff: bool | None = None
-) -> Powers:
+async def powers(session: AsyncSession, user: User, ticket: Ticket, staff: bool) -> Powers:
     """The same rules as `claim`, `assign_to` and `follow`, asked without acting. `staff`:
-    `access.staff_on` of this ticket when the caller already read it with the ticket
-    (`tickets.service.get_ticket_as`); it saves a round trip."""
+    `access.staff_on` of this ticket for this person, as read with the ticket
+    (`tickets.service.get_ticket_as`): a page asks it once."""
     is_open = not Status(ticket.status).is_closed
     if user.role_enum.is_staff:
         member, following = await repository.member_and_following(
@@ -276,14 +274,9 @@ async def powers(
         )
     else:
         member, following = False, await is_following(session, user, ticket)
-    if following:
-        may_follow = True
-    elif staff is not None:
-        # staff_on counts following; this person does not follow: it is the same answer
-        # as staff_on(counting_following=False).
-        may_follow = staff
-    else:
-        may_follow = await access.staff_on(session, user, ticket, counting_following=False)
+    # staff_on counts following: for one who does not follow, it is the answer of
+    # staff_on(counting_following=False), the rule `follow` asks.
+    may_follow = following or staff
     return Powers(
         claim=is_open and member and ticket.assignee_id is None,
         assign=is_open and (member or user.role_enum is Role.admin),
