@@ -531,6 +531,8 @@ def failed_requests(log: Path) -> Counter[tuple[str, int]]:
     (JSON lines, or console lines: with --workers N the worker processes log in console
     format, because logging is configured in the parent only)."""
     counts: Counter[tuple[str, int]] = Counter()
+    if not log.exists():  # the webhook run did not happen (OPS without open or status)
+        return counts
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith("{") and '"event": "request"' in line:
             try:
@@ -873,7 +875,8 @@ def main() -> int:
         if keep_logs := os.environ.get("BENCH_LOGS"):
             Path(keep_logs).mkdir(parents=True, exist_ok=True)
             for log in (api_log, worker_log, bare_log, *hook_logs):
-                shutil.copy(log, Path(keep_logs) / log.name)
+                if log.exists():
+                    shutil.copy(log, Path(keep_logs) / log.name)
             say(f"server logs copied to {keep_logs}")
         for log in (api_log, worker_log, bare_log, *hook_logs):
             if not log.exists():

@@ -72,6 +72,18 @@ async def is_member(session: AsyncSession, service_id: int, user_id: int) -> boo
     return bool(await session.scalar(stmt))
 
 
+async def member_and_following(
+    session: AsyncSession, service_id: int, ticket_id: uuid.UUID, user_id: int
+) -> tuple[bool, bool]:
+    """`is_member` and `is_following` in one round trip (a ticket page asks both)."""
+    stmt = select(
+        exists().where(TeamMember.service_id == service_id, TeamMember.user_id == user_id),
+        exists().where(Follower.ticket_id == ticket_id, Follower.user_id == user_id),
+    )
+    member, following = (await session.execute(stmt)).one()
+    return bool(member), bool(following)
+
+
 async def staff_member(session: AsyncSession, service_id: int, discord_id: str) -> User | None:
     """The team member with this Discord id, if they are on the team and still staff."""
     stmt = (

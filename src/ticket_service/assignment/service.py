@@ -118,6 +118,11 @@ async def team_of(session: AsyncSession, slug: str) -> list[User]:
     return [user for user, _ in await team_with_turns(session, slug)]
 
 
+async def team_of_ticket(session: AsyncSession, ticket: Ticket) -> list[User]:
+    """`team_of` the ticket's service, by the id the ticket carries (no lookup by slug)."""
+    return [user for user, _ in await repository.members(session, ticket.service_id)]
+
+
 async def team_with_turns(session: AsyncSession, slug: str) -> list[tuple[User, datetime | None]]:
     """The team and when automatic assignment last picked each member."""
     service = await _service(session, slug)
@@ -258,14 +263,20 @@ class Powers:
     following: bool
 
 
-async def powers(session: AsyncSession, user: User, ticket: Ticket) -> Powers:
-    """The same rules as `claim`, `assign_to` and `follow`, asked without acting."""
+async def powers(session: AsyncSession, user: User, ticket: Ticket, staff: bool) -> Powers:
+    """The same rules as `claim`, `assign_to` and `follow`, asked without acting. `staff`:
+    `access.staff_on` of this ticket for this person, as read with the ticket
+    (`tickets.service.get_ticket_as`): a page asks it once."""
     is_open = not Status(ticket.status).is_closed
-    member = user.role_enum.is_staff and await repository.is_member(
-        session, ticket.service_id, user.id
-    )
-    following = await is_following(session, user, ticket)
-    may_follow = following or await access.staff_on(session, user, ticket, counting_following=False)
+    if user.role_enum.is_staff:
+        member, following = await repository.member_and_following(
+            session, ticket.service_id, ticket.id, user.id
+        )
+    else:
+        member, following = False, await is_following(session, user, ticket)
+    # staff_on counts following: for one who does not follow, it is the answer of
+    # staff_on(counting_following=False), the rule `follow` asks.
+    may_follow = following or staff
     return Powers(
         claim=is_open and member and ticket.assignee_id is None,
         assign=is_open and (member or user.role_enum is Role.admin),

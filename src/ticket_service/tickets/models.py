@@ -37,6 +37,10 @@ def _words(column: str, weight: str) -> str:
     )
 
 
+# The tickets still being worked (not closed), as a partial index's predicate.
+_ACTIVE = text("status IN (" + ", ".join(repr(s.value) for s in Status if not s.is_closed) + ")")
+
+
 class Ticket(Timestamped, Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -67,6 +71,12 @@ class Ticket(Timestamped, Base):
             postgresql_where=text("resolution_warn_at IS NOT NULL"),
         ),
         Index("ix_tickets_resolution_due_at", "resolution_due_at", "number"),
+        # The queue (web/): its views are the tickets still being worked, in due order and
+        # counted per team. Closed tickets pile up forever; these hold only the active ones,
+        # so a view's page and its capped count read a few index entries, not every
+        # closed ticket of a service (or every ticket without a due instant).
+        Index("ix_tickets_active_due", "resolution_due_at", "number", postgresql_where=_ACTIVE),
+        Index("ix_tickets_active_service", "service_id", "number", postgresql_where=_ACTIVE),
         Index(
             "ix_tickets_sla_breached_at",
             "sla_breached_at",

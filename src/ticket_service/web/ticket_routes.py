@@ -159,9 +159,9 @@ async def ticket_context(current: Page, session: Session, guid: uuid.UUID) -> di
     context = await _activity_context(current, session, guid)
     ticket, user, staff = context["ticket"], signed_user(current), context["staff"]
     context.update(await conversation_context(current, session, ticket, staff))
-    context["powers"] = await assignment.powers(session, user, ticket)
+    context["powers"] = await assignment.powers(session, user, ticket, staff)
     context["team"] = (
-        await assignment.team_of(session, ticket.service.slug) if context["powers"].assign else []
+        await assignment.team_of_ticket(session, ticket) if context["powers"].assign else []
     )
     context.setdefault("errors", {})
     context.setdefault("values", {})
