@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ticket_service.assignment.models import Follower
@@ -20,29 +19,65 @@ from ticket_service.vocabulary import Status
 _CLOSED = ", ".join(f"'{s.value}'" for s in Status if s.is_closed)
 
 
+@dataclass(frozen=True)
+class JobSpec:
+    """Where and as what a `deliver` job is queued (the task's own settings)."""
+
+    queue: str
+    task: str
+    priority: int
+
+
+# A `deliver` job for the delivery whose id is `{id}`: procrastinate's own defer function,
+# the one its `defer_async` calls (procrastinate/sql/queries.sql `defer_jobs`), so the
+# jobs are procrastinate's in every way, written by the same statement as their rows.
+_DEFER = (
+    "procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, NULL, NULL,"
+    " jsonb_build_object('delivery_id', {id}), NULL)::procrastinate_job_to_defer_v1])"
+)
+_INSERT_AND_DEFER = text(
+    f"""
+    WITH inserted AS (
+        INSERT INTO notification_deliveries
+            (event_id, channel, recipient, locale, status, attempts)
+        SELECT :event_id, t.channel, t.recipient, t.locale, '{DeliveryStatus.pending.value}', 0
+        FROM unnest(CAST(:channels AS text[]), CAST(:recipients AS text[]),
+                    CAST(:locales AS text[])) AS t (channel, recipient, locale)
+        ON CONFLICT (event_id, channel, recipient) DO NOTHING
+        RETURNING id
+    )
+    SELECT id, {_DEFER.format(id="id")} FROM inserted
+    """  # noqa: S608 - constants of this module, no input
+)
+_DEFER_ONE = text(f"SELECT {_DEFER.format(id='CAST(:delivery_id AS bigint)')}")
+
+
 async def insert_deliveries(
-    session: AsyncSession, event_id: int, targets: list[Target]
+    session: AsyncSession, event_id: int, targets: list[Target], job: JobSpec
 ) -> list[int]:
-    """New pending deliveries; ones that already exist (same key) are left alone."""
+    """New pending deliveries and their jobs, in one statement of the current transaction;
+    ones that already exist (same key) are left alone (and get no second job)."""
     if not targets:
         return []
-    stmt = (
-        insert(Delivery)
-        .values(
-            [
-                {
-                    "event_id": event_id,
-                    "channel": t.channel.value,
-                    "recipient": t.recipient,
-                    "locale": t.locale,
-                }
-                for t in targets
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["event_id", "channel", "recipient"])
-        .returning(Delivery.id)
+    rows = await session.execute(
+        _INSERT_AND_DEFER,
+        {
+            "event_id": event_id,
+            "channels": [t.channel.value for t in targets],
+            "recipients": [t.recipient for t in targets],
+            "locales": [t.locale for t in targets],
+            "queue": job.queue,
+            "task": job.task,
+            "priority": job.priority,
+        },
     )
-    return list((await session.scalars(stmt)).all())
+    return [row[0] for row in rows]
+
+
+async def defer(session: AsyncSession, delivery_id: int, job: JobSpec) -> None:
+    """Queue another `deliver` job for an existing delivery (an admin's replay)."""
+    params = {"queue": job.queue, "task": job.task, "priority": job.priority}
+    await session.execute(_DEFER_ONE, {"delivery_id": delivery_id, **params})
 
 
 async def admins(session: AsyncSession) -> list[User]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from procrastinate.exceptions import AlreadyEnqueued
-from procrastinate.types import JSONValue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.db import settings_of
@@ -22,15 +21,8 @@ from ticket_service.worker.registry import jobs
 CARD_TASK = "discord_card"
 
 
-async def _defer(session: AsyncSession, delivery_ids: list[int]) -> None:
-    """Defer on the session's own connection: the jobs commit or roll back with the change."""
-    if not delivery_ids:
-        return
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    task = deliver.configure(connection=raw)
-    batch: list[dict[str, JSONValue]] = [{"delivery_id": i} for i in delivery_ids]
-    await task.batch_defer_async(*batch)
+# The `deliver` task's queue and priority, from its own definition.
+DELIVER = repository.JobSpec(deliver.queue, deliver.name, 0)
 
 
 async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) -> None:
@@ -49,8 +41,7 @@ async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) ->
         ticket.service, ticket.author, ticket.assignee, followers, event.actor_id, admins
     )
     targets = fan_out(settings, spec, concerned)
-    ids = await repository.insert_deliveries(session, event.id, targets)
-    await _defer(session, ids)
+    await repository.insert_deliveries(session, event.id, targets, DELIVER)
     await _defer_card(session, ticket)
 
 
@@ -93,5 +84,5 @@ async def retry_dead(session: AsyncSession, delivery_id: int) -> Delivery:
     delivery.attempts = 0
     delivery.next_attempt_at = None
     await session.flush()
-    await _defer(session, [delivery.id])
+    await repository.defer(session, delivery.id, DELIVER)
     return delivery
