@@ -129,9 +129,10 @@ async def deliveries(
 # The `deliver` job's hot path: plain SQL built once, run as single autocommit statements
 # (no BEGIN/COMMIT pair), rows read as tuples: no ORM entity is built per delivery.
 
-# Take the lease (the same rule as `claim`) and read, in the same statement, everything the
-# message shows: the event, its ticket now, the people it names, the comment (as last
-# edited) or the rating it is about.
+# Take the lease (claimable unless sent, dead, or under a lease that has not expired: a
+# worker that died mid-send leaves one that does) and read, in the same statement,
+# everything the message shows: the event, its ticket now, the people it names, the
+# comment (as last edited) or the rating it is about.
 _CLAIM_AND_READ = text(
     f"""WITH claimed AS (
         UPDATE notification_deliveries
