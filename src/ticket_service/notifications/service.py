@@ -22,7 +22,7 @@ CARD_TASK = "discord_card"
 
 
 # The `deliver` task's queue and priority, from its own definition.
-DELIVER = repository.JobSpec(deliver.queue, deliver.name, 0)
+DELIVER = repository.JobSpec(deliver.queue, deliver.name, deliver.priority)
 
 
 async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) -> None:
