@@ -80,11 +80,14 @@ def check_durability(records: list[Record], conn: psycopg.Connection) -> list[Ch
             "SELECT id FROM tickets WHERE id = ANY(%s::uuid[])", (list(opened),)
         )
     }
+    # Only the status events: a change that takes the ticket into work also writes an
+    # `assigned` event under the same guid_action, and which of the two a plain scan
+    # returns last depends on where PostgreSQL put the rows.
     events = {
         str(row[0]): (str(row[1]), row[2])
         for row in conn.execute(
             "SELECT guid_action, ticket_id, to_status FROM ticket_events"
-            " WHERE guid_action = ANY(%s::uuid[])",
+            " WHERE kind = 'status_changed' AND guid_action = ANY(%s::uuid[])",
             (list(changes),),
         )
     }
