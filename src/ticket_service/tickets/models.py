@@ -92,8 +92,20 @@ class Ticket(Timestamped, Base):
             "auto_close_warn_at",
             postgresql_where=text("auto_close_warn_at IS NOT NULL"),
         ),
-        Index("ix_tickets_search", "search", postgresql_using="gin"),
-        Index("ix_tickets_note_words", "note_words", postgresql_using="gin"),
+        # No pending list (`fastupdate`): every search would read all of it (up to 4 MB
+        # of recent tickets' words) until a vacuum merged it (migration 0014_search_flat).
+        Index(
+            "ix_tickets_search",
+            "search",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
+        Index(
+            "ix_tickets_note_words",
+            "note_words",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
     )
 
     # Full-text search (tickets/search.py). Columns of the table, not attributes of the
