@@ -1,4 +1,4 @@
-"""Every string of the templates is in both catalogs, and translated in Russian."""
+"""Every string of the pages is in both catalogs, and translated in Russian."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from ticket_service.web.pages import TEMPLATES
 
 
 def template_messages() -> set[str]:
+    """The strings of the templates and of the web package's Python (`i18n.gettext(...)`:
+    the pieces of a ticket row are rendered in Python), as babel.cfg extracts them."""
     found = extract_from_dir(
-        str(TEMPLATES),
-        method_map=[("**.html", "jinja2")],
-        options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+        str(TEMPLATES.parent),
+        method_map=[("templates/**.html", "jinja2"), ("*.py", "python")],
+        options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}},
     )
     return {message if isinstance(message, str) else message[0] for _, _, message, *_ in found}
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from ticket_service.sla.schemas import sla_view
 from ticket_service.web import i18n
+from ticket_service.web.pages import Page
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -74,3 +76,42 @@ def test_at_risk_follows_the_warning_instants() -> None:
         sla_used_seconds=35000,
     )
     assert sla_view(paused, NOW).at_risk is False  # type: ignore[union-attr]
+
+
+def _cell(ticket: SimpleNamespace, locale: str = "ru") -> str:
+    """A queue row's due cell for the ticket, as the page renders it (Moscow time)."""
+    page = Page(
+        request=None,  # type: ignore[arg-type]
+        settings=None,  # type: ignore[arg-type]
+        locale=locale,
+        zone=ZoneInfo("Europe/Moscow"),
+        csrf_secret="",
+    )
+    i18n.use_locale(locale)
+    view = sla_view(ticket, NOW)
+    assert view is not None
+    return str(page.sla_due(view))
+
+
+def test_the_due_cell_says_when_how_long_and_how_urgent() -> None:
+    assert _cell(_ticket()) == (
+        '<time datetime="2026-11-30T22:00:00+00:00">1 дек. 2026, 01:00</time><br>'
+        '<span class="hint">осталось 10 ч</span> '
+    )
+    at_risk = _cell(_ticket(first_response_warn_at=NOW), "en")
+    assert at_risk.endswith(
+        '<span class="hint">10 h left</span> <strong class="sla sla-at-risk">SLA at risk</strong>'
+    )
+    overdue = _ticket(
+        resolution_due_at=NOW - timedelta(minutes=5), first_response_at=NOW - timedelta(hours=2)
+    )
+    assert _cell(overdue).endswith(
+        'просрочено на 5 мин</span> <strong class="sla sla-breached">SLA нарушен</strong>'
+    )
+    paused = _ticket(status="waiting", sla_clock_started_at=None, resolution_due_at=None)
+    assert _cell(paused) == '<span class="hint">осталось 10 ч</span> ' + (
+        '<span class="sla sla-paused">на паузе</span>'
+    )
+    # Closed: no clock runs, nothing is left or overdue; a target missed stays said.
+    closed = _ticket(status="closed_success", closed_at=NOW, resolution_due_at=None)
+    assert _cell(closed) == '<span class="hint"></span> '

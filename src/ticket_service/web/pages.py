@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from ticket_service.auth import tokens
 from ticket_service.auth.models import AuthSession
@@ -20,6 +21,7 @@ from ticket_service.config import Settings
 from ticket_service.db import Session
 from ticket_service.errors import AppError, Forbidden, Unauthorized
 from ticket_service.ops.action_log import current_action
+from ticket_service.sla.schemas import SlaOut
 from ticket_service.users.models import Role, User, display_name
 from ticket_service.vocabulary import Priority, SlaTarget, Status
 from ticket_service.web import i18n
@@ -105,6 +107,46 @@ class Page:
 
     def status_label(self, value: str) -> str:
         return Status(value).label(self.locale)
+
+    # The pieces every ticket row shows, in Python rather than as Jinja macros: a macro
+    # call cost about 50 µs a row, a tenth of a fifty-ticket queue page's CPU. Built as
+    # f-strings of escaped values (Markup.format costs 5 µs a call); S704 is
+    # silenced where every interpolated value is escaped or ours.
+    def status_badge(self, value: str) -> Markup:
+        label = escape(self.status_label(value))
+        return Markup(f'<span class="status status-{escape(value)}">{label}</span>')  # noqa: S704
+
+    def sla_mark(self, sla: SlaOut) -> Markup:
+        """Breached, at risk or paused, the most urgent of them; nothing otherwise."""
+        if sla.breached:
+            text, tag, css = i18n.gettext("SLA breached"), "strong", "sla-breached"
+        elif sla.at_risk:
+            text, tag, css = i18n.gettext("SLA at risk"), "strong", "sla-at-risk"
+        elif sla.paused:
+            text, tag, css = i18n.gettext("paused"), "span", "sla-paused"
+        else:
+            return Markup("")
+        return Markup(f'<{tag} class="sla {css}">{escape(text)}</{tag}>')  # noqa: S704
+
+    def sla_left(self, sla: SlaOut) -> str:
+        """The time left until the next target, or by how much it is overdue."""
+        if sla.remaining_seconds is None:
+            return ""
+        span = {"span": self.duration(sla.remaining_seconds)}
+        if sla.remaining_seconds >= 0:
+            return i18n.gettext("%(span)s left") % span
+        return i18n.gettext("overdue by %(span)s") % span
+
+    def sla_due(self, sla: SlaOut) -> Markup:
+        """A queue row's due cell: the resolution due instant, the time left, the mark."""
+        due = sla.resolution_due_at
+        when = (
+            f'<time datetime="{due.isoformat()}">{escape(self.date(due))}</time><br>'
+            if due is not None
+            else ""
+        )
+        left = escape(self.sla_left(sla))
+        return Markup(f'{when}<span class="hint">{left}</span> {self.sla_mark(sla)}')  # noqa: S704
 
     def priority_label(self, value: str) -> str:
         return Priority(value).label(self.locale)
