@@ -413,3 +413,44 @@ async def test_a_count_stops_at_its_cap(web_app: FastAPI, database_url: str) -> 
     assert counts["all"] == COUNT_CAP
     assert counts["unassigned"] == COUNT_CAP
     assert counts["waiting"] == 0
+
+
+async def test_the_unassigned_count_reads_its_own_index(web_app: FastAPI) -> None:
+    # Unassigned tickets are a few of the active ones, scattered through the table: the
+    # capped count must not walk the table until it has met COUNT_CAP of them.
+    await _agent_on_general(web_app)
+    statements: list[tuple[str, object]] = []
+
+    def seen(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        statements.append((statement, parameters))
+
+    engine = web_app.state.engine.sync_engine
+    async with web_app.state.sessionmaker() as session:
+        agent = (await session.scalars(select(User).where(User.discord_id == AGENT))).one()
+        await session.execute(
+            text(
+                "INSERT INTO tickets (id, title, text, status, priority, service_id, author_id,"
+                " assignee_id, version)"
+                " SELECT gen_random_uuid(), 'T', 'x', 'open', 'normal',"
+                " (SELECT id FROM services WHERE slug = 'general'), :a,"
+                " CASE WHEN g % 20 = 0 THEN NULL ELSE :a END, 1"
+                " FROM generate_series(1, 20000) AS g"
+            ),
+            {"a": agent.id},
+        )
+        await session.execute(text("ANALYZE tickets"))
+        unassigned = {"unassigned": queue_views(None, None)["unassigned"]}
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            counts = await service.count_tickets(session, agent, unassigned)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        statement, parameters = statements[0]
+        # The statement as it was sent, on the same connection (its parameters in
+        # psycopg's own style).
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        cursor = await raw.execute("EXPLAIN " + statement, parameters)
+        plan = "\n".join(row[0] for row in await cursor.fetchall())
+        await session.rollback()
+    assert counts == {"unassigned": COUNT_CAP}
+    assert "ix_tickets_active_unassigned" in plan, plan

@@ -77,6 +77,13 @@ class Ticket(Timestamped, Base):
         # closed ticket of a service (or every ticket without a due instant).
         Index("ix_tickets_active_due", "resolution_due_at", "number", postgresql_where=_ACTIVE),
         Index("ix_tickets_active_service", "service_id", "number", postgresql_where=_ACTIVE),
+        # The queue's "unassigned" count: a fifth of the active tickets, scattered through
+        # the table; without it the capped count read 5,000 rows to find 1,000 (3.7 ms).
+        Index(
+            "ix_tickets_active_unassigned",
+            "number",
+            postgresql_where=text(f"assignee_id IS NULL AND {_ACTIVE.text}"),
+        ),
         Index(
             "ix_tickets_sla_breached_at",
             "sla_breached_at",
