@@ -14,7 +14,7 @@ from types import FrameType
 from pydantic import ValidationError
 
 from ticket_service.config import get_settings
-from ticket_service.ops.logging import LOGGING_FROM_ENV
+from ticket_service.ops.logging import SERVER_PROCESS
 from ticket_service.users.models import Role
 
 
@@ -100,9 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "api":
         import uvicorn
 
-        # uvicorn's worker processes (--workers N) import the app afresh: tell them to set
-        # up the same logging (create_app reads this).
-        os.environ[LOGGING_FROM_ENV] = "1"
+        # uvicorn's worker processes (--workers N) import the app afresh: tell them they
+        # are the server (create_app reads this).
+        os.environ[SERVER_PROCESS] = "1"
         # On SIGTERM uvicorn stops accepting, lets in-flight requests finish (up to
         # timeout_graceful_shutdown), runs the lifespan shutdown, then raises the signal
         # again under the handler it found. The default one would turn that clean stop into
@@ -124,8 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif command == "worker":
         import uvloop  # comes with uvicorn[standard]; the api runs on it too
 
+        from ticket_service.kit.heap import freeze_heap
         from ticket_service.worker.app import run_worker
 
+        freeze_heap()  # everything imported: out of the collector's way, as in the api
         # uvloop: the job loop's own cost (fetch, finish, sockets) is about halved.
         uvloop.run(run_worker(get_settings(), args.concurrency))
     elif command == "migrate":

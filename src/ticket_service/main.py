@@ -25,12 +25,13 @@ from ticket_service.db import create_engine, create_sessionmaker
 from ticket_service.errors import install_error_handlers
 from ticket_service.integrations.discord.router import router as discord_router
 from ticket_service.kit import crypto
+from ticket_service.kit.heap import freeze_heap
 from ticket_service.notifications.router import router as notifications_router
 from ticket_service.ops.action_log import ActionLogWriter
 from ticket_service.ops.db_retry import DbRetryMiddleware
 from ticket_service.ops.edge import EdgeMiddleware
 from ticket_service.ops.health import router as health_router
-from ticket_service.ops.logging import LOGGING_FROM_ENV, configure_logging
+from ticket_service.ops.logging import SERVER_PROCESS, configure_logging
 from ticket_service.ops.metrics import install_metrics
 from ticket_service.ops.tracing import configure_tracing
 from ticket_service.ratings.router import router as ratings_router
@@ -72,7 +73,8 @@ first response again (`Idempotent-Replayed: true`); another request with the key
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    if os.environ.get(LOGGING_FROM_ENV):
+    serving = bool(os.environ.get(SERVER_PROCESS))
+    if serving:
         configure_logging(settings.log_format == "json", settings.log_level)
     tracing = configure_tracing(settings, "ticket-service-api")  # a no-op unless configured
     crypto.configure(settings.data_key_list, settings.secret_key.get_secret_value())
@@ -97,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.token_cache.start()
         app.state.discord = DiscordClient(settings)
+        if serving:
+            freeze_heap()
         try:
             yield
         finally:

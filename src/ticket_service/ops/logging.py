@@ -16,8 +16,10 @@ import structlog
 
 from ticket_service.ops.tracing import add_trace_ids
 
-# Set by `ticket-service api` so each uvicorn worker process configures logging too.
-LOGGING_FROM_ENV = "TICKET_SERVICE_CONFIGURE_LOGGING"
+# Set by `ticket-service api` for its uvicorn worker processes, which import the app
+# afresh: each configures logging like the CLI did, and readies its heap for serving
+# (main.create_app).
+SERVER_PROCESS = "TICKET_SERVICE_SERVER_PROCESS"
 
 # Never written to a log line, whatever a caller binds: credentials and message bodies.
 REDACTED_KEYS = frozenset(
