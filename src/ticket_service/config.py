@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     # A delivery being sent is leased to its worker for this long; a worker that dies
     # mid-send leaves a lease that expires, and the delivery is tried again.
     notify_lease_seconds: float = Field(default=60.0, gt=0)
+    # A sender wakes on a NOTIFY when deliveries are written; without one it looks for due
+    # deliveries this often anyway (retries recorded by another worker, leases of a worker
+    # that died).
+    notify_poll_seconds: float = Field(default=1.0, gt=0)
 
     # Worker liveness. A worker whose heartbeat is older than WORKER_STALLED_AFTER_SECONDS
     # is taken for dead (SIGKILL, lost machine) and the jobs it was running go back to the
