@@ -11,8 +11,8 @@ import psycopg
 from tests.factories import auth_headers, open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
 from tests.notifications.retry_helpers import Receiver
-from ticket_service.notifications.channels import PermanentFailure, TemporaryFailure
 from ticket_service.notifications import repository
+from ticket_service.notifications.channels import PermanentFailure, TemporaryFailure
 from ticket_service.notifications.tasks import Claimed, claimed, record
 from ticket_service.users.models import Role
 from ticket_service.worker.resources import Resources, open_resources
@@ -32,7 +32,8 @@ async def test_a_leased_delivery_waits_for_its_lease_then_is_retried(build, data
         # A sender claims the delivery and is slow to send it (it has not died).
         async with open_resources(settings) as resources:
             slow = await _claim(resources)
-            assert slow is not None and slow.delivery.id == row["id"]
+            assert slow is not None
+            assert slow.delivery.id == row["id"]
             assert await _claim(resources) is None  # leased: not due
 
         # Another sender, running meanwhile, sends nothing.
@@ -74,7 +75,8 @@ async def test_a_failure_reported_under_a_lost_lease_is_not_recorded(build, data
             # Its lease runs out and another attempt claims the delivery.
             _sql(database_url, "UPDATE notification_deliveries SET lease_until = now()")
             again: Any = await _claim(resources)
-            assert again is not None and again.delivery.id == row["id"]
+            assert again is not None
+            assert again.delivery.id == row["id"]
             # The slow attempt's failures, temporary or permanent, say nothing.
             for failure in (TemporaryFailure("HTTP 503"), PermanentFailure("HTTP 404")):
                 assert await record(resources, slow, failure) == ("lease_lost", None)

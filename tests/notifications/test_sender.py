@@ -83,7 +83,7 @@ class Counting(Receiver):
 
 async def test_a_change_writes_its_deliveries_and_no_job_and_wakes_at_commit(build, database_url):
     with Receiver() as receiver:
-        app, client, settings = await build(webhook_urls=[receiver.url], webhook_secret="s")
+        app, client, _settings = await build(webhook_urls=[receiver.url], webhook_secret="s")
         author = await auth_headers(app, "200", Role.employee)
         async with listening(database_url) as ear:
             # A change that fails at COMMIT wrote its rows and its NOTIFY: nobody hears it.

@@ -145,13 +145,14 @@ async def test_sigterm_lets_the_send_in_flight_finish(build, database_url, tmp_p
 
 async def test_two_workers_starting_together_retry_a_stalled_job_once(build, database_url):
     """Replacement workers race for a dead worker's job: it goes back to the queue once."""
-    app, client, settings = await build()
+    _app, _client, settings = await build()
     async with open_jobs(settings) as jobs:
         queued = await jobs.configure_task("prune_deliveries").defer_async(timestamp=0)
         # A worker takes the job and dies: registered, job fetched, heartbeat long gone.
         dead = await jobs.job_manager.register_worker()
         job = await jobs.job_manager.fetch_job(queues=None, worker_id=dead)
-        assert job is not None and job.id == queued
+        assert job is not None
+        assert job.id == queued
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(
                 "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
