@@ -189,6 +189,18 @@ _SENT = text(
     """
 )
 
+# Many sent deliveries at once, each under its own lease token (what the senders record).
+_SENT_MANY = text(
+    """UPDATE notification_deliveries d
+    SET status = 'sent', sent_at = u.sent_at, next_attempt_at = NULL,
+        lease_until = NULL, lease_token = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS uuid[]),
+                CAST(:sent_at AS timestamptz[])) AS u (id, token, sent_at)
+    WHERE d.id = u.id AND d.lease_token = u.token
+    RETURNING d.id
+    """
+)
+
 _NOT_SENT = text(
     """UPDATE notification_deliveries
     SET status = :status, last_error = :error, next_attempt_at = :next_attempt_at,
@@ -272,6 +284,22 @@ async def mark_sent(connection: AsyncConnection, lease: Lease, now: datetime) ->
         _SENT, {"id": lease.id, "token": lease.lease_token, "now": now}
     )
     return found.one_or_none() is not None
+
+
+async def mark_sent_many(
+    connection: AsyncConnection, sent: list[tuple[Lease, datetime]]
+) -> set[int]:
+    """Record sent deliveries, each if its lease is still the current one, in one
+    statement; the ids recorded (the others' leases were lost)."""
+    found = await connection.execute(
+        _SENT_MANY,
+        {
+            "ids": [lease.id for lease, _ in sent],
+            "tokens": [lease.lease_token for lease, _ in sent],
+            "sent_at": [at for _, at in sent],
+        },
+    )
+    return {row[0] for row in found}
 
 
 async def mark_not_sent(

@@ -7,7 +7,9 @@ Each `ticket-service worker` runs one sender next to procrastinate's job loop:
 - one autocommit statement leases up to `batch` due deliveries (SKIP LOCKED: senders
   claiming at once get different rows) and reads what their messages show;
 - at most `concurrency` are sent at once; each outcome is recorded under the delivery's own
-  lease token (tasks.py: the same rules as one attempt always had);
+  lease token (tasks.py: the same rules as one attempt always had). Sent ones are recorded
+  together: one UPDATE for all that were sent while the previous one ran (a group commit);
+  a failure is one UPDATE of its own, as it always was;
 - then it loops at once while a claim came back full, else sleeps until a NOTIFY, the next
   retry it recorded itself, or NOTIFY_POLL_SECONDS (retries recorded by other senders,
   leases of a sender that died);
@@ -30,7 +32,14 @@ import structlog
 from opentelemetry import trace
 
 from ticket_service.notifications import repository
-from ticket_service.notifications.tasks import Claimed, attempt, claimed, lease_margin, record
+from ticket_service.notifications.tasks import (
+    Claimed,
+    attempt,
+    claimed,
+    lease_margin,
+    record,
+    was_sent,
+)
 from ticket_service.worker.metrics import JOB_DURATION, JOB_RUNS
 from ticket_service.worker.resources import Resources
 
@@ -69,6 +78,9 @@ class Sender:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._retries: list[float] = []  # heap: time.monotonic() of retries we recorded
+        # Sent, waiting to be recorded by the next group UPDATE, and who waits for it.
+        self._sent: list[tuple[Claimed, datetime, asyncio.Future[bool]]] = []
+        self._recording: asyncio.Task[None] | None = None
 
     async def run(self, stopping: asyncio.Event) -> None:
         listener = asyncio.create_task(self._listen(), name="delivery listener")
@@ -110,6 +122,7 @@ class Sender:
         """One attempt, recorded; never raises (it would cancel its siblings)."""
         started = time.perf_counter()
         delivery = one.delivery
+        released = False
         try:
             tracer = trace.get_tracer(__name__)
             with tracer.start_as_current_span(
@@ -117,9 +130,14 @@ class Sender:
                 kind=trace.SpanKind.CONSUMER,
                 attributes={"delivery.id": delivery.id, "delivery.channel": delivery.channel},
             ):
-                outcome, retry_at = await record(
-                    self.resources, one, await attempt(self.resources, one)
-                )
+                failure = await attempt(self.resources, one)
+                if failure is None:
+                    # The next send may start while this one is being recorded.
+                    self._slots.release()
+                    released = True
+                    outcome, retry_at = was_sent(delivery, await self._record_sent(one))
+                else:
+                    outcome, retry_at = await record(self.resources, one, failure)
         except Exception as exc:
             # Not recorded (the database went away): the lease expires and a sender
             # claims it again; the receiver may get a second copy with the same event id.
@@ -128,12 +146,38 @@ class Sender:
             )
             outcome, retry_at = "error", None
         finally:
-            self._slots.release()
+            if not released:
+                self._slots.release()
         JOB_RUNS.labels(TASK, _RUN_OUTCOME.get(outcome, "failed")).inc()
         JOB_DURATION.labels(TASK).observe(time.perf_counter() - started)
         if retry_at is not None:
             wait = (retry_at - datetime.now(UTC)).total_seconds()
             heapq.heappush(self._retries, time.monotonic() + wait + _SLACK_SECONDS)
+
+    async def _record_sent(self, one: Claimed) -> bool:
+        """Whether `one` was recorded as sent (False: its lease was lost), by the next
+        group UPDATE."""
+        recorded = asyncio.get_running_loop().create_future()
+        self._sent.append((one, datetime.now(UTC), recorded))
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._record_all_sent())
+        return bool(await recorded)
+
+    async def _record_all_sent(self) -> None:
+        """Record every send waiting to be, in one UPDATE, until none is left."""
+        while self._sent:
+            group, self._sent = self._sent, []
+            try:
+                async with self.resources.autocommit.connect() as connection:
+                    recorded = await repository.mark_sent_many(
+                        connection, [(one.delivery, at) for one, at, _ in group]
+                    )
+            except Exception as exc:
+                for _, _, waiting in group:
+                    waiting.set_exception(exc)
+            else:
+                for one, _, waiting in group:
+                    waiting.set_result(one.delivery.id in recorded)
 
     async def _hand_back(self, todo: list[Claimed]) -> None:
         """Deliveries claimed and not attempted go back to the queue, due now."""

@@ -212,11 +212,7 @@ async def record(
     if failure is None:
         async with resources.autocommit.connect() as connection:
             recorded = await repository.mark_sent(connection, lease, now)
-        if not recorded:
-            return _lease_lost(lease)
-        log.info("delivery_sent", delivery_id=lease.id, channel=lease.channel)
-        NOTIFICATION_ATTEMPTS.labels(lease.channel, "sent").inc()
-        return "sent", None
+        return was_sent(lease, recorded)
     error = str(failure)[:1000]
     # The lease holder alone changes `attempts`: the count the claim read is still true.
     exhausted = lease.attempts >= settings.notify_max_attempts
@@ -256,6 +252,15 @@ async def record(
         error=error,
     )
     return "failed", retry_at
+
+
+def was_sent(lease: repository.Lease, recorded: bool) -> Outcome:
+    """The outcome of a send that succeeded, once its recording was tried."""
+    if not recorded:
+        return _lease_lost(lease)
+    log.info("delivery_sent", delivery_id=lease.id, channel=lease.channel)
+    NOTIFICATION_ATTEMPTS.labels(lease.channel, "sent").inc()
+    return "sent", None
 
 
 def _lease_lost(lease: repository.Lease) -> Outcome:
