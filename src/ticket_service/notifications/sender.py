@@ -51,6 +51,9 @@ TASK = "deliver"
 _RUN_OUTCOME = {"sent": "succeeded", "dead": "succeeded", "failed": "retried"}
 # After the LISTEN connection failed, before it is opened again.
 RELISTEN_SECONDS = 1.0
+# Sent deliveries wait at most this long for others to be recorded with them while sends
+# are still in flight (one UPDATE for several): a crash in that moment sends them again.
+RECORD_LINGER_SECONDS = 0.02
 # A retry is claimed this long after its recorded time: the database's clock decides.
 _SLACK_SECONDS = 0.01
 
@@ -81,6 +84,8 @@ class Sender:
         # Sent, waiting to be recorded by the next group UPDATE, and who waits for it.
         self._sent: list[tuple[Claimed, datetime, asyncio.Future[bool]]] = []
         self._recording: asyncio.Task[None] | None = None
+        self._in_flight = 0  # sends started and not yet finished
+        self._group_ready = asyncio.Event()  # no send in flight, or a full group waits
 
     async def run(self, stopping: asyncio.Event) -> None:
         listener = asyncio.create_task(self._listen(), name="delivery listener")
@@ -115,6 +120,7 @@ class Sender:
                 self._slots.release()
                 await self._hand_back(todo[n:])
                 return False
+            self._in_flight += 1
             sends.create_task(self._send(one))
         return len(rows) == self.batch
 
@@ -130,7 +136,12 @@ class Sender:
                 kind=trace.SpanKind.CONSUMER,
                 attributes={"delivery.id": delivery.id, "delivery.channel": delivery.channel},
             ):
-                failure = await attempt(self.resources, one)
+                try:
+                    failure = await attempt(self.resources, one)
+                finally:
+                    self._in_flight -= 1
+                    if not self._in_flight:
+                        self._group_ready.set()
                 if failure is None:
                     # The next send may start while this one is being recorded.
                     self._slots.release()
@@ -159,6 +170,8 @@ class Sender:
         group UPDATE."""
         recorded = asyncio.get_running_loop().create_future()
         self._sent.append((one, datetime.now(UTC), recorded))
+        if len(self._sent) >= self.batch:
+            self._group_ready.set()
         if self._recording is None or self._recording.done():
             self._recording = asyncio.create_task(self._record_all_sent())
         return bool(await recorded)
@@ -166,6 +179,11 @@ class Sender:
     async def _record_all_sent(self) -> None:
         """Record every send waiting to be, in one UPDATE, until none is left."""
         while self._sent:
+            # While sends are in flight, give them a moment to join this UPDATE.
+            self._group_ready.clear()
+            if self._in_flight and len(self._sent) < self.batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._group_ready.wait(), RECORD_LINGER_SECONDS)
             group, self._sent = self._sent, []
             try:
                 async with self.resources.autocommit.connect() as connection:
