@@ -93,7 +93,12 @@ class Sender:
             async with asyncio.TaskGroup() as sends:
                 while not stopping.is_set():
                     self._wake.clear()  # a NOTIFY from now on is seen after this claim
-                    if not await self._claim_and_start(sends, stopping):
+                    try:
+                        full = await self._claim_and_start(sends, stopping)
+                    except Exception:  # a bug of ours must not stop the sending for good
+                        log.exception("delivery_sender_error")
+                        full = False
+                    if not full:
                         await self._sleep(stopping)
             # Leaving the group waited for the sends in flight.
         finally:
@@ -116,7 +121,9 @@ class Sender:
         todo = [claimed(settings, lease, story, at) for lease, story in rows]
         for n, one in enumerate(todo):
             await self._slots.acquire()
-            if stopping.is_set() or time.monotonic() >= one.deadline:
+            # Its turn came too late for a whole NOTIFY_TIMEOUT_SECONDS within its lease.
+            late = time.monotonic() >= one.deadline - settings.notify_timeout_seconds
+            if stopping.is_set() or late:
                 self._slots.release()
                 await self._hand_back(todo[n:])
                 return False
