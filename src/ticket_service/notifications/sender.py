@@ -70,7 +70,8 @@ def batch_size(resources: Resources, concurrency: int) -> int:
 
 
 class Sender:
-    """One sender loop: `run(stopping)` until `stopping` is set."""
+    """One sender loop: `run(stopping)` until `stopping` is set (or, `until_idle`, until a
+    claim finds nothing due and nothing is in flight)."""
 
     def __init__(self, resources: Resources, concurrency: int, batch: int | None = None) -> None:
         self.resources = resources
@@ -87,18 +88,20 @@ class Sender:
         self._in_flight = 0  # sends started and not yet finished
         self._group_ready = asyncio.Event()  # no send in flight, or a full group waits
 
-    async def run(self, stopping: asyncio.Event) -> None:
+    async def run(self, stopping: asyncio.Event, until_idle: bool = False) -> None:
         listener = asyncio.create_task(self._listen(), name="delivery listener")
         try:
             async with asyncio.TaskGroup() as sends:
                 while not stopping.is_set():
                     self._wake.clear()  # a NOTIFY from now on is seen after this claim
                     try:
-                        full = await self._claim_and_start(sends, stopping)
+                        claimed = await self._claim_and_start(sends, stopping)
                     except Exception:  # a bug of ours must not stop the sending for good
                         log.exception("delivery_sender_error")
-                        full = False
-                    if not full:
+                        claimed = 0
+                    if until_idle and not claimed and not self._in_flight and not self._sent:
+                        break
+                    if claimed < self.batch:
                         await self._sleep(stopping)
             # Leaving the group waited for the sends in flight.
         finally:
@@ -106,8 +109,9 @@ class Sender:
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
 
-    async def _claim_and_start(self, sends: asyncio.TaskGroup, stopping: asyncio.Event) -> bool:
-        """Claim a batch and start its sends as slots free up; whether it came back full."""
+    async def _claim_and_start(self, sends: asyncio.TaskGroup, stopping: asyncio.Event) -> int:
+        """Claim a batch and start its sends as slots free up; how many it claimed (0 when
+        the claim failed or the rest was handed back: look again after a sleep)."""
         settings = self.resources.settings
         at = time.monotonic()
         try:
@@ -117,7 +121,7 @@ class Sender:
                 )
         except Exception as exc:  # PostgreSQL restarting: the next claim tries again
             log.warning("delivery_claim_failed", error=str(exc) or type(exc).__name__)
-            return False
+            return 0
         todo = [claimed(settings, lease, story, at) for lease, story in rows]
         for n, one in enumerate(todo):
             await self._slots.acquire()
@@ -126,10 +130,10 @@ class Sender:
             if stopping.is_set() or late:
                 self._slots.release()
                 await self._hand_back(todo[n:])
-                return False
+                return 0
             self._in_flight += 1
             sends.create_task(self._send(one))
-        return len(rows) == self.batch
+        return len(rows)
 
     async def _send(self, one: Claimed) -> None:
         """One attempt, recorded; never raises (it would cancel its siblings)."""

@@ -78,7 +78,8 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
 
     Next to the job loop, one sender (notifications/sender.py) sends the notification
     deliveries, at most `concurrency` at once; on a stop it claims no more and the sends
-    in flight are recorded before this returns.
+    in flight are recorded before this returns. With `wait=False` (procrastinate's "until
+    no job is left") the sender too runs until nothing is due.
 
     procrastinate's job loop ends at the first database error (PostgreSQL restarting, a
     failover): the fetch or the heartbeat fails and the worker stops. Only a signal stops
@@ -110,8 +111,9 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
         open_resources(settings) as resources,
     ):
         watcher = asyncio.create_task(watch_stalled(app, settings), name="watch stalled jobs")
+        until_idle = options.get("wait") is False
         sending = asyncio.create_task(
-            Sender(resources, concurrency).run(stopping), name="delivery sender"
+            Sender(resources, concurrency).run(stopping, until_idle), name="delivery sender"
         )
         heartbeat = asyncio.create_task(
             beat(job_loop_running, settings.worker_heartbeat_seconds), name="metrics heartbeat"
@@ -146,8 +148,12 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
                 log.warning("worker_loop_restarting", in_seconds=RESTART_SECONDS)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), RESTART_SECONDS)
+        except BaseException:
+            stopping.set()
+            raise
         finally:
-            stopping.set()  # also after `wait=False`: the job loop ran dry, so does the sender
+            if not until_idle:
+                stopping.set()
             try:
                 await sending  # its sends in flight end within their lease
             finally:
