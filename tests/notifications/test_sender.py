@@ -10,17 +10,19 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
 import psycopg
+import structlog
 
+from tests.api.conftest import on_closed_port
 from tests.factories import auth_headers, open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
 from tests.notifications.receivers import deliver_jobs
-from tests.notifications.retry_helpers import Receiver, Reply, eventually
+from tests.notifications.retry_helpers import Receiver, Reply, eventually, free_port
 from tests.notifications.test_fanout_rollback import commit_refused_for
 from ticket_service.config import Settings
 from ticket_service.notifications import repository
@@ -237,3 +239,73 @@ async def test_the_sender_listens_again_after_its_connection_was_dropped(build, 
             )
             assert not task.done()
     assert len(receiver.hits) == 1
+
+
+async def test_a_sender_without_its_database_keeps_trying_and_stops_cleanly(build, database_url):
+    _, _, settings = await build()
+    gone = settings.model_copy(
+        update={"database_url": on_closed_port(database_url, free_port()), "db_pool_size": 1}
+    )
+    stopping = asyncio.Event()
+    with structlog.testing.capture_logs() as logs:
+        async with open_resources(gone) as resources:
+            loop = Sender(resources, 2)
+            task = asyncio.create_task(loop.run(stopping))
+            await eventually(
+                lambda: (
+                    {"delivery_claim_failed", "delivery_listen_failed"}
+                    <= {e["event"] for e in logs}
+                ),
+                what="a failed claim and a failed LISTEN",
+            )
+            assert not task.done()  # neither ended the sender
+            stopping.set()
+            await asyncio.wait_for(task, 10)
+    assert not loop.listening.is_set()
+
+
+@contextmanager
+def recording_refused(database_url: str) -> Iterator[None]:
+    """PostgreSQL refuses to mark a delivery sent (as when the database goes away between
+    the receiver's answer and the UPDATE that records it)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION test_refuse_sent() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'recording refused by the test'; END $$"
+        )
+        conn.execute(
+            "CREATE TRIGGER test_refuse_sent BEFORE UPDATE ON notification_deliveries"
+            " FOR EACH ROW WHEN (NEW.status = 'sent') EXECUTE FUNCTION test_refuse_sent()"
+        )
+        try:
+            yield
+        finally:
+            conn.execute("DROP TRIGGER test_refuse_sent ON notification_deliveries")
+            conn.execute("DROP FUNCTION test_refuse_sent()")
+
+
+async def test_a_send_that_could_not_be_recorded_is_sent_again_after_its_lease(build, database_url):
+    with Receiver() as receiver:
+        app, client, settings = await build(
+            webhook_urls=[receiver.url],
+            webhook_secret="s",
+            notify_timeout_seconds=1,
+            notify_lease_seconds=2,
+        )
+        await open_ticket(client, await auth_headers(app, "200", Role.employee))
+        with recording_refused(database_url), structlog.testing.capture_logs() as logs:
+            async with sender(settings):
+                await eventually(
+                    lambda: any(e["event"] == "delivery_not_recorded" for e in logs),
+                    what="the refused record",
+                )
+        (left,) = deliveries(database_url)
+        assert (left["status"], left["attempts"]) == ("sending", 1)  # the lease is all left
+
+        await run_worker_until_idle(settings)
+
+    (row,) = deliveries(database_url)
+    assert (row["status"], row["attempts"]) == ("sent", 2)
+    # At least once: the receiver got it twice, under one event id.
+    assert len(receiver.hits) == 2
+    assert receiver.event_ids()[0] == receiver.event_ids()[1]

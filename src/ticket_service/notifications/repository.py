@@ -175,10 +175,6 @@ _HAND_BACK = text(
     """  # noqa: S608
 )
 
-# Whether anything is still to be sent, now or later (tests and benchmarks wait on it).
-_OUTSTANDING = text(
-    f"SELECT EXISTS (SELECT FROM notification_deliveries WHERE status IN ({UNSENT}))"  # noqa: S608
-)
 
 _SENT = text(
     """UPDATE notification_deliveries
@@ -271,11 +267,6 @@ async def hand_back(connection: AsyncConnection, lease: Lease) -> bool:
     """Return a claimed delivery that was not attempted to the queue, due now."""
     found = await connection.execute(_HAND_BACK, {"id": lease.id, "token": lease.lease_token})
     return found.one_or_none() is not None
-
-
-async def outstanding(connection: AsyncConnection) -> bool:
-    """Whether any delivery is waiting, failed with a retry to come, or being sent."""
-    return bool((await connection.execute(_OUTSTANDING)).scalar())
 
 
 async def mark_sent(connection: AsyncConnection, lease: Lease, now: datetime) -> bool:
