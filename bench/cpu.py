@@ -11,7 +11,7 @@ page as the agent (who is on every team).
 
 PROFILE=<operation> also writes a pyinstrument call tree of that operation to
 bench/results/cpu-<operation>.txt. WEBHOOK=1 configures one webhook (to a closed port: the
-request still writes the delivery row and defers its job; no worker runs).
+request still writes the delivery row and wakes the senders; no worker runs).
 """
 
 # A measuring tool, not the service: its webhook secret is a fixed placeholder.

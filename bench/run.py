@@ -8,7 +8,7 @@ each concurrency with wrk (bench/wrk/tickets.lua) or, without wrk, a Python load
 generator. As issue 12 sets its targets, the service first runs with no notification
 channel; then it is restarted with one webhook (received by the bare app, which answers
 204) and open and status are measured again (WEBHOOK_OPS): each event then also writes a
-delivery row and defers its job, and the worker sends it during the run.
+delivery row (the senders' queue, no job), and the worker's sender sends it during the run.
 
 Each measurement waits until the servers and the worker are done with what it sent, and
 charges the CPU time every process used meanwhile (api, PostgreSQL, worker, bare app,
@@ -312,9 +312,13 @@ def quiesce(database_url: str, limit: float = 120) -> None:
                 "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction') "
                 "AND query NOT ILIKE '%%procrastinate%%'"
             ).fetchone()
-            # ... and the worker has sent the notifications of the previous run.
+            # ... and the worker has run the jobs and sent the notifications of the previous
+            # run (deliveries are rows, not jobs: the sender drains them).
             jobs = conn.execute(
-                "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+                "SELECT (SELECT count(*) FROM procrastinate_jobs"
+                "        WHERE status IN ('todo', 'doing'))"
+                " + (SELECT count(*) FROM notification_deliveries"
+                "    WHERE status IN ('pending', 'sending', 'failed'))"
             ).fetchone()
             idle = row and row[0] == 0 and jobs and jobs[0] == 0
             quiet = quiet + 1 if idle else 0
@@ -817,7 +821,7 @@ def main() -> int:
         rss: dict[str, list[tuple[int, float]]] = {}
         # First as the issue's targets are set (no notification channel), then open and
         # status again with one webhook, received by the bare app (204): each event then
-        # also writes a delivery row and defers its job, and the worker sends it.
+        # also writes a delivery row, and the worker's sender sends it.
         hook_env = {"WEBHOOK_URLS": f"{bare_base}/hook", "WEBHOOK_SECRET": "bench"}
         setups = [
             ("service", {}, ops, (api_log, worker_log)),

@@ -6,10 +6,10 @@ Starts an embedded PostgreSQL and Valkey (bench/run.py's helpers), migrates, see
 DELIVERIES tickets with their 'opened' events (bench/run.py's `seed`), and the bare app
 (bench/bare_app.py, uvicorn, one process) whose `/hook` answers 204: the receiver. Then
 `ticket-service worker --concurrency CONCURRENCY` starts with WEBHOOK_URLS pointing at it and,
-once it is up and idle, one transaction writes a webhook delivery row per event and defers
-each one's `deliver` job with procrastinate's own `batch_defer_async` on that transaction's
-connection, as the API does (notifications/service.py `_defer`). The clock runs from that
-commit until every delivery is `sent`; the CPU every process used meanwhile (worker,
+once it is up and idle, one transaction writes a webhook delivery row per event and wakes
+the senders with one NOTIFY on `ticket_deliveries`, as the API does (notifications/
+repository.py `insert_deliveries`: the rows are the queue, no job per delivery). The clock
+runs from that commit until every delivery is `sent`; the CPU every process used meanwhile (worker,
 PostgreSQL, receiver, Valkey) is charged to the deliveries.
 
 Prints deliveries/s and CPU ms per delivery by process; writes them as JSON to
@@ -64,12 +64,11 @@ TARGET_PER_SECOND = 500.0  # issue 12
 
 
 async def enqueue(database_url: str, hook_url: str) -> int:
-    """One webhook delivery per event and its `deliver` job, in one transaction (what
-    `record_event` adds to a change), committed at once: the worker finds a full queue."""
+    """One webhook delivery per event, in one transaction that wakes the senders at its
+    COMMIT (what `record_event` adds to a change): the worker finds a full queue."""
     import psycopg
 
     from ticket_service.notifications.recipients import url_key
-    from ticket_service.notifications.tasks import deliver
 
     async with (
         await psycopg.AsyncConnection.connect(database_url) as conn,
@@ -83,9 +82,7 @@ async def enqueue(database_url: str, hook_url: str) -> int:
             (url_key(hook_url),),
         )
         ids = [row[0] for row in await cur.fetchall()]
-        # On the transaction's connection, as the API defers (notifications/service.py).
-        task = deliver.configure(connection=conn)
-        await task.batch_defer_async(*({"delivery_id": i} for i in ids))
+        await conn.execute("SELECT pg_notify('ticket_deliveries', '')")
     return len(ids)
 
 
@@ -176,7 +173,7 @@ def main() -> int:
         worker = spawn([*CLI, "worker", "--concurrency", str(concurrency)], env, worker_log)
         children.append(worker)
         wait_worker_ready(database_url, worker, worker_log)
-        time.sleep(1)  # its first fetch found nothing: it now waits for a notification
+        time.sleep(1)  # its first claim found nothing: its sender now waits for a NOTIFY
 
         roots = {"worker": worker.pid, "receiver": receiver.pid}
         profiler = None
@@ -189,12 +186,12 @@ def main() -> int:
             )
         t0 = time.monotonic()
         queued = asyncio.run(enqueue(database_url, hook_url))
-        # The jobs became visible at the commit: the clock and the CPU count start there
+        # The rows became visible at the commit: the clock and the CPU count start there
         # (what the worker did in the moment since is counted too, a slight overstatement).
         before = cpu_snapshot(roots, tmp, redis_url)
         started = time.monotonic()
         queued_in = started - t0
-        say(f"queued {queued} deliveries and their jobs in {queued_in:.1f} s")
+        say(f"queued {queued} deliveries in {queued_in:.1f} s")
         sent = 0
         while sent < queued:
             if worker.poll() is not None:

@@ -150,9 +150,16 @@ class Suite:
             doing = conn.execute(
                 "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'"
             ).fetchone()
+            # Deliveries are not jobs: the worker's sender leases their rows.
+            sending = conn.execute(
+                "SELECT count(*) FROM notification_deliveries WHERE status = 'sending'"
+            ).fetchone()
         self.worker_survived = self.worker.alive() and bool(beating and beating[0] >= 1)
         state = "working" if self.worker_survived else "NOT WORKING"
-        return f"worker-1 {state}, {doing[0] if doing else 0} jobs doing at kill; "
+        return (
+            f"worker-1 {state}, {doing[0] if doing else 0} jobs doing and"
+            f" {sending[0] if sending else 0} deliveries sending at kill; "
+        )
 
     def _restart_valkey(self) -> None:
         self.valkey.start()

@@ -153,13 +153,16 @@ class Settings(BaseSettings):
     # A delivery being sent is leased to its worker for this long; a worker that dies
     # mid-send leaves a lease that expires, and the delivery is tried again.
     notify_lease_seconds: float = Field(default=60.0, gt=0)
+    # A sender wakes on a NOTIFY when deliveries are written; without one it looks for due
+    # deliveries this often anyway (retries recorded by another worker, leases of a worker
+    # that died).
+    notify_poll_seconds: float = Field(default=1.0, gt=0)
 
     # Worker liveness. A worker whose heartbeat is older than WORKER_STALLED_AFTER_SECONDS
     # is taken for dead (SIGKILL, lost machine) and the jobs it was running go back to the
     # queue; every worker looks for such jobs at start-up and every
-    # WORKER_STALLED_CHECK_SECONDS. A delivery is leased while it is sent
-    # (NOTIFY_LEASE_SECONDS), so a job retried from a worker that was only slow waits for
-    # the lease and never sends a second copy while it runs.
+    # WORKER_STALLED_CHECK_SECONDS. Deliveries are not jobs: a dead worker's sender leaves
+    # leases (NOTIFY_LEASE_SECONDS) that run out, and another sender claims them then.
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
     worker_stalled_check_seconds: float = Field(default=60.0, gt=0)

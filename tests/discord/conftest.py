@@ -22,7 +22,7 @@ from pytest_httpserver import HTTPServer
 from tests.conftest import make_settings
 from tests.discord.stand_in import APPLICATION_ID, BOT_TOKEN, DiscordApi
 from tests.factories import join_team, token_for
-from tests.worker import run_until_idle
+from tests.worker import run_sender_until_idle, run_until_idle
 from ticket_service.config import Settings
 from ticket_service.main import create_app
 from ticket_service.users.models import Role
@@ -113,7 +113,7 @@ class Discord:
 
     async def run_jobs(self) -> None:
         await run_until_idle(self.settings, "discord_card")
-        await run_until_idle(self.settings, "deliver")
+        await run_sender_until_idle(self.settings)
 
 
 # The agents who press buttons on `general`'s cards are on its team.

@@ -13,14 +13,15 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from tests.conftest import make_settings
-from tests.worker import run_until_idle
+from tests.worker import run_sender_until_idle
 from ticket_service.config import Settings
 from ticket_service.main import create_app
 
 
 async def run_worker_until_idle(settings: Settings, within: float = 20.0) -> None:
-    """Run the real worker in-process until no deliver job is due or running."""
-    await run_until_idle(settings, "deliver", within)
+    """Run the real worker's sender in-process until no delivery is waiting (now or for a
+    retry) or being sent."""
+    await run_sender_until_idle(settings, within)
 
 
 Build = Callable[..., Any]

@@ -150,6 +150,7 @@ async def add_service(
 
 
 def deliver_jobs(database_url: str) -> list[dict[str, Any]]:
+    """procrastinate jobs of the former `deliver` task: none is ever queued now."""
     with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
         return conn.execute(
             "SELECT id, status, args FROM procrastinate_jobs"

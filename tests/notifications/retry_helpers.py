@@ -135,6 +135,7 @@ def one_row(database_url: str, sql: str, *params: Any) -> dict[str, Any] | None:
 
 
 def delivery_jobs(database_url: str) -> list[dict[str, Any]]:
+    """procrastinate jobs of the former `deliver` task: none is ever queued now."""
     with psycopg.connect(database_url, row_factory=psycopg.rows.dict_row) as conn:
         return conn.execute(
             "SELECT id, status, attempts, args FROM procrastinate_jobs"

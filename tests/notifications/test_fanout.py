@@ -78,7 +78,7 @@ async def test_each_channel_gets_exactly_one_message_per_event(
     # took it is not told of it); changed: the team's 5 + author mail + DM
     assert len(rows) == 5 + 2 + 7
     assert all_sent_once(rows)
-    assert {j["status"] for j in deliver_jobs(database_url)} == {"succeeded"}
+    assert deliver_jobs(database_url) == []  # the rows are the queue
     httpserver.check_assertions()
 
 

@@ -3,6 +3,7 @@ once it has expired, and an outcome is recorded only under the lease that sent i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -10,10 +11,11 @@ import psycopg
 from tests.factories import auth_headers, open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
 from tests.notifications.retry_helpers import Receiver
+from ticket_service.notifications import repository
 from ticket_service.notifications.channels import PermanentFailure, TemporaryFailure
-from ticket_service.notifications.tasks import Claimed, RetryLater, _claim, _record
+from ticket_service.notifications.tasks import Claimed, claimed, record
 from ticket_service.users.models import Role
-from ticket_service.worker.resources import open_resources
+from ticket_service.worker.resources import Resources, open_resources
 
 
 def _sql(database_url: str, sql: str) -> None:
@@ -27,21 +29,21 @@ async def test_a_leased_delivery_waits_for_its_lease_then_is_retried(build, data
         await open_ticket(client, await auth_headers(app, "200", Role.employee))
         (row,) = deliveries(database_url)
 
-        # A worker claims the delivery and is slow to send it (it has not died).
+        # A sender claims the delivery and is slow to send it (it has not died).
         async with open_resources(settings) as resources:
-            slow: Any = await _claim(resources, row["id"])
-            assert isinstance(slow, Claimed)
-            assert await _claim_again(resources, row["id"]) == "busy"
+            slow = await _claim(resources)
+            assert slow is not None
+            assert slow.delivery.id == row["id"]
+            assert await _claim(resources) is None  # leased: not due
 
-        # Its job, run again meanwhile (a duplicate, a stalled-job retry), sends nothing.
+        # Another sender, running meanwhile, sends nothing.
         await run_worker_until_idle(settings, within=1.5)
         assert receiver.hits == []
         leased = deliveries(database_url)[0]
         assert (leased["status"], leased["attempts"]) == ("sending", 1)
 
-        # The lease runs out (the worker died after all): the next run claims and sends.
+        # The lease runs out (the sender died after all): the next sender claims and sends.
         _sql(database_url, "UPDATE notification_deliveries SET lease_until = now()")
-        _sql(database_url, "UPDATE procrastinate_jobs SET scheduled_at = now()")
         await run_worker_until_idle(settings)
         assert len(receiver.hits) == 1
         sent = deliveries(database_url)[0]
@@ -50,17 +52,17 @@ async def test_a_leased_delivery_waits_for_its_lease_then_is_retried(build, data
         # The slow worker comes back with its outcome: its lease is no longer the current
         # one, so nothing it says is recorded.
         async with open_resources(settings) as resources:
-            late = await _record(resources, slow, None)
-        assert late == "lease_lost"
+            late = await record(resources, slow, None)
+        assert late == ("lease_lost", None)
         assert deliveries(database_url)[0]["attempts"] == 2
 
 
-async def _claim_again(resources: Any, delivery_id: int) -> str:
-    try:
-        again = await _claim(resources, delivery_id)
-    except RetryLater:
-        return "busy"  # its job looks again when the lease ends
-    return repr(again)
+async def _claim(resources: Resources) -> Claimed | None:
+    """What one sender's claim of one delivery leases (None: nothing is due)."""
+    at = time.monotonic()
+    async with resources.autocommit.connect() as connection:
+        rows = await repository.claim_due(connection, 1, resources.settings.notify_lease_seconds)
+    return claimed(resources.settings, *rows[0], at) if rows else None
 
 
 async def test_a_failure_reported_under_a_lost_lease_is_not_recorded(build, database_url):
@@ -69,18 +71,19 @@ async def test_a_failure_reported_under_a_lost_lease_is_not_recorded(build, data
         await open_ticket(client, await auth_headers(app, "200", Role.employee))
         (row,) = deliveries(database_url)
         async with open_resources(settings) as resources:
-            slow: Any = await _claim(resources, row["id"])
+            slow: Any = await _claim(resources)
             # Its lease runs out and another attempt claims the delivery.
             _sql(database_url, "UPDATE notification_deliveries SET lease_until = now()")
-            again: Any = await _claim(resources, row["id"])
-            assert isinstance(again, Claimed)
+            again: Any = await _claim(resources)
+            assert again is not None
+            assert again.delivery.id == row["id"]
             # The slow attempt's failures, temporary or permanent, say nothing.
             for failure in (TemporaryFailure("HTTP 503"), PermanentFailure("HTTP 404")):
-                assert await _record(resources, slow, failure) == "lease_lost"
+                assert await record(resources, slow, failure) == ("lease_lost", None)
             current = deliveries(database_url)[0]
             assert (current["status"], current["attempts"]) == ("sending", 2)
             assert current["last_error"] is None
             # The current attempt's outcome is recorded.
-            assert await _record(resources, again, PermanentFailure("HTTP 404")) == "dead"
+            assert await record(resources, again, PermanentFailure("HTTP 404")) == ("dead", None)
         dead = deliveries(database_url)[0]
         assert (dead["status"], dead["last_error"]) == ("dead", "HTTP 404")

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,6 +37,13 @@ class DeliveryStatus(enum.StrEnum):
     dead = "dead"  # gave up: permanent failure or attempts exhausted
 
 
+# The statuses of a delivery not yet done with, as SQL: what the senders' partial index
+# holds and what they claim from.
+UNSENT = ", ".join(
+    f"'{s.value}'" for s in (DeliveryStatus.pending, DeliveryStatus.failed, DeliveryStatus.sending)
+)
+
+
 class Delivery(Timestamped, Base):
     """One message to one recipient on one channel about one event.
 
@@ -47,6 +55,10 @@ class Delivery(Timestamped, Base):
     __table_args__ = (
         UniqueConstraint("event_id", "channel", "recipient"),
         Index("ix_notification_deliveries_status_id", "status", "id"),
+        # The senders' queue (notifications/sender.py): only the deliveries not done with.
+        Index(
+            "ix_notification_deliveries_due", "id", postgresql_where=text(f"status IN ({UNSENT})")
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

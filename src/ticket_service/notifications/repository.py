@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ticket_service.assignment.models import Follower
-from ticket_service.notifications.models import Delivery, DeliveryStatus
+from ticket_service.notifications.models import UNSENT, Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Target
 from ticket_service.tickets.models import TicketEvent
 from ticket_service.users.models import Role, User
@@ -19,23 +19,15 @@ from ticket_service.vocabulary import Status
 _CLOSED = ", ".join(f"'{s.value}'" for s in Status if s.is_closed)
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    """Where and as what a `deliver` job is queued (the task's own settings)."""
+# The senders (notifications/sender.py) LISTEN on this channel. A NOTIFY inside a transaction
+# is delivered at its COMMIT, once per transaction however many times it was called: a
+# sender never wakes before the rows it is woken for are visible, nor for a rollback.
+WAKE_CHANNEL = "ticket_deliveries"
+_WAKE = f"pg_notify('{WAKE_CHANNEL}', '')"
 
-    queue: str
-    task: str
-    priority: int
-
-
-# A `deliver` job for the delivery whose id is `{id}`: procrastinate's own defer function,
-# the one its `defer_async` calls (procrastinate/sql/queries.sql `defer_jobs`), so the
-# jobs are procrastinate's in every way, written by the same statement as their rows.
-_DEFER = (
-    "procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, NULL, NULL,"
-    " jsonb_build_object('delivery_id', {id}), NULL)::procrastinate_job_to_defer_v1])"
-)
-_INSERT_AND_DEFER = text(
+# The delivery rows are the queue (a transactional outbox): inserted and the senders woken
+# by one statement of the change's transaction, no job per delivery.
+_INSERT_AND_WAKE = text(
     f"""
     WITH inserted AS (
         INSERT INTO notification_deliveries
@@ -46,38 +38,34 @@ _INSERT_AND_DEFER = text(
         ON CONFLICT (event_id, channel, recipient) DO NOTHING
         RETURNING id
     )
-    SELECT id, {_DEFER.format(id="id")} FROM inserted
+    SELECT id, {_WAKE} FROM inserted
     """  # noqa: S608 - constants of this module, no input
 )
-_DEFER_ONE = text(f"SELECT {_DEFER.format(id='CAST(:delivery_id AS bigint)')}")
+_WAKE_ONLY = text(f"SELECT {_WAKE}")
 
 
 async def insert_deliveries(
-    session: AsyncSession, event_id: int, targets: list[Target], job: JobSpec
+    session: AsyncSession, event_id: int, targets: list[Target]
 ) -> list[int]:
-    """New pending deliveries and their jobs, in one statement of the current transaction;
-    ones that already exist (same key) are left alone (and get no second job)."""
+    """New pending deliveries, in one statement of the current transaction that also wakes
+    the senders at COMMIT; ones that already exist (same key) are left alone."""
     if not targets:
         return []
     rows = await session.execute(
-        _INSERT_AND_DEFER,
+        _INSERT_AND_WAKE,
         {
             "event_id": event_id,
             "channels": [t.channel.value for t in targets],
             "recipients": [t.recipient for t in targets],
             "locales": [t.locale for t in targets],
-            "queue": job.queue,
-            "task": job.task,
-            "priority": job.priority,
         },
     )
     return [row[0] for row in rows]
 
 
-async def defer(session: AsyncSession, delivery_id: int, job: JobSpec) -> None:
-    """Queue another `deliver` job for an existing delivery (an admin's replay)."""
-    params = {"queue": job.queue, "task": job.task, "priority": job.priority}
-    await session.execute(_DEFER_ONE, {"delivery_id": delivery_id, **params})
+async def wake_senders(session: AsyncSession) -> None:
+    """Wake the senders when the current transaction commits (an admin's replay)."""
+    await session.execute(_WAKE_ONLY)
 
 
 async def admins(session: AsyncSession) -> list[User]:
@@ -96,16 +84,9 @@ async def followers_of(session: AsyncSession, ticket_id: uuid.UUID) -> list[User
 
 
 async def locked_delivery(session: AsyncSession, delivery_id: int) -> Delivery | None:
-    """Lock the row for the duration of one attempt: two jobs never send the same delivery."""
+    """The delivery, locked until the end of the transaction (an admin's replay)."""
     stmt = select(Delivery).where(Delivery.id == delivery_id).with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-@dataclass(frozen=True)
-class Busy:
-    """Another worker holds the delivery's lease until `until` (database clock)."""
-
-    until: datetime
 
 
 async def deliveries(
@@ -125,23 +106,36 @@ async def deliveries(
     return [(d, t) for d, t in (await session.execute(stmt)).all()]
 
 
-# ---------------------------------------------------------------------------- the worker's
-# The `deliver` job's hot path: plain SQL built once, run as single autocommit statements
-# (no BEGIN/COMMIT pair), rows read as tuples: no ORM entity is built per delivery.
+# ---------------------------------------------------------------------------- the senders
+# The senders' hot path (notifications/sender.py): plain SQL built once, run as single
+# autocommit statements (no BEGIN/COMMIT pair), rows read as tuples: no ORM entity is built
+# per delivery.
 
-# Take the lease (claimable unless sent, dead, or under a lease that has not expired: a
-# worker that died mid-send leaves one that does) and read, in the same statement,
-# everything the message shows: the event, its ticket now, the people it names, the
-# comment (as last edited) or the rating it is about.
+# Due: waiting (pending, or failed and its retry time has come), or `sending` under a lease
+# that expired (a sender died mid-send). The partial index `ix_notification_deliveries_due`
+# holds exactly the rows of the first condition, so a claim never reads the sent ones.
+_DUE = f"""status IN ({UNSENT})
+    AND CASE WHEN status = '{DeliveryStatus.sending.value}' THEN lease_until <= now()
+             ELSE next_attempt_at IS NULL OR next_attempt_at <= now() END"""
+
+# Take the leases of up to :n due deliveries (SKIP LOCKED: two senders claiming at once
+# get different rows) and read, in the same statement, everything each message shows: the
+# event, its ticket now, the people it names, the comment (as last edited) or the rating it
+# is about. Every delivery gets its own token; its outcome is recorded only under it.
 _CLAIM_AND_READ = text(
-    f"""WITH claimed AS (
-        UPDATE notification_deliveries
-        SET status = 'sending', attempts = attempts + 1,
+    f"""WITH due AS (
+        SELECT id FROM notification_deliveries
+        WHERE {_DUE}
+        ORDER BY id
+        LIMIT :n
+        FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE notification_deliveries d
+        SET status = '{DeliveryStatus.sending.value}', attempts = d.attempts + 1,
             lease_until = now() + make_interval(secs => :lease),
-            lease_token = :token, updated_at = now()
-        WHERE id = :id AND status NOT IN ('sent', 'dead')
-          AND (status <> 'sending' OR lease_until <= now())
-        RETURNING id, event_id, channel, recipient, locale, attempts, lease_token
+            lease_token = gen_random_uuid(), updated_at = now()
+        FROM due WHERE d.id = due.id
+        RETURNING d.id, d.event_id, d.channel, d.recipient, d.locale, d.attempts, d.lease_token
     )
     SELECT c.id, c.channel, c.recipient, c.locale, c.attempts, c.lease_token,
            e.id, e.kind, e.created_at, e.from_status, e.to_status, e.data,
@@ -164,10 +158,23 @@ _CLAIM_AND_READ = text(
     LEFT JOIN ticket_ratings r ON r.ticket_id = t.id
         AND (e.kind = 'rated' OR (e.kind = 'status_changed'
                                   AND e.to_status IN ({_CLOSED})))
+    ORDER BY c.id
     """  # noqa: S608
 )
 
-_STATE = text("SELECT status, lease_until FROM notification_deliveries WHERE id = :id")
+# A claimed delivery whose lease ran out before its turn to be sent came (the sender was
+# busy with the ones before it, or is stopping): back to the queue, the attempt uncounted.
+_HAND_BACK = text(
+    f"""UPDATE notification_deliveries
+    SET status = CASE WHEN attempts > 1 THEN '{DeliveryStatus.failed.value}'
+                      ELSE '{DeliveryStatus.pending.value}' END,
+        attempts = attempts - 1, next_attempt_at = NULL,
+        lease_until = NULL, lease_token = NULL, updated_at = now()
+    WHERE id = :id AND lease_token = :token
+    RETURNING id
+    """  # noqa: S608
+)
+
 
 _SENT = text(
     """UPDATE notification_deliveries
@@ -175,6 +182,18 @@ _SENT = text(
         lease_until = NULL, lease_token = NULL, updated_at = now()
     WHERE id = :id AND lease_token = :token
     RETURNING id
+    """
+)
+
+# Many sent deliveries at once, each under its own lease token (what the senders record).
+_SENT_MANY = text(
+    """UPDATE notification_deliveries d
+    SET status = 'sent', sent_at = u.sent_at, next_attempt_at = NULL,
+        lease_until = NULL, lease_token = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:tokens AS uuid[]),
+                CAST(:sent_at AS timestamptz[])) AS u (id, token, sent_at)
+    WHERE d.id = u.id AND d.lease_token = u.token
+    RETURNING d.id
     """
 )
 
@@ -233,33 +252,21 @@ class Story:
     rating_comment: str | None
 
 
-async def claim_and_read(
-    connection: AsyncConnection, delivery_id: int, lease_seconds: float
-) -> tuple[Lease, Story] | DeliveryStatus | Busy | None:
-    """Lease the delivery for one attempt: mark it `sending` with a new token, count the
-    attempt; and read what its message shows. Claimable unless sent, dead, or under a
-    lease that has not expired (a worker that died mid-send leaves one that does). On an
-    autocommit connection: committed before sending, so no lock is held across the
-    network. Anything else says why not (None: the row is gone)."""
-    row = (
-        await connection.execute(
-            _CLAIM_AND_READ,
-            {
-                "id": delivery_id,
-                "lease": lease_seconds,
-                "token": uuid.uuid4(),
-            },
-        )
-    ).one_or_none()
-    if row is not None:
-        return Lease(*row[:6]), Story(*row[6:])
-    state = (await connection.execute(_STATE, {"id": delivery_id})).one_or_none()
-    if state is None:
-        return None
-    status, lease_until = state
-    if status == DeliveryStatus.sending.value and lease_until is not None:
-        return Busy(lease_until)
-    return DeliveryStatus(status)
+async def claim_due(
+    connection: AsyncConnection, limit: int, lease_seconds: float
+) -> list[tuple[Lease, Story]]:
+    """Lease up to `limit` due deliveries for one attempt each, oldest first: mark them
+    `sending` with a token of their own, count the attempt, and read what each message
+    shows. On an autocommit connection: committed before sending, so no lock is held across
+    the network."""
+    rows = await connection.execute(_CLAIM_AND_READ, {"n": limit, "lease": lease_seconds})
+    return [(Lease(*row[:6]), Story(*row[6:])) for row in rows]
+
+
+async def hand_back(connection: AsyncConnection, lease: Lease) -> bool:
+    """Return a claimed delivery that was not attempted to the queue, due now."""
+    found = await connection.execute(_HAND_BACK, {"id": lease.id, "token": lease.lease_token})
+    return found.one_or_none() is not None
 
 
 async def mark_sent(connection: AsyncConnection, lease: Lease, now: datetime) -> bool:
@@ -268,6 +275,22 @@ async def mark_sent(connection: AsyncConnection, lease: Lease, now: datetime) ->
         _SENT, {"id": lease.id, "token": lease.lease_token, "now": now}
     )
     return found.one_or_none() is not None
+
+
+async def mark_sent_many(
+    connection: AsyncConnection, sent: list[tuple[Lease, datetime]]
+) -> set[int]:
+    """Record sent deliveries, each if its lease is still the current one, in one
+    statement; the ids recorded (the others' leases were lost)."""
+    found = await connection.execute(
+        _SENT_MANY,
+        {
+            "ids": [lease.id for lease, _ in sent],
+            "tokens": [lease.lease_token for lease, _ in sent],
+            "sent_at": [at for _, at in sent],
+        },
+    )
+    return {row[0] for row in found}
 
 
 async def mark_not_sent(

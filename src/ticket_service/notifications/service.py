@@ -11,7 +11,6 @@ from ticket_service.events.registry import Audience, entry
 from ticket_service.notifications import repository
 from ticket_service.notifications.models import Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Concerned, fan_out, reaches_people
-from ticket_service.notifications.tasks import deliver
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.worker.registry import jobs
 
@@ -21,14 +20,10 @@ from ticket_service.worker.registry import jobs
 CARD_TASK = "discord_card"
 
 
-# The `deliver` task's queue and priority, from its own definition.
-DELIVER = repository.JobSpec(deliver.queue, deliver.name, deliver.priority)
-
-
 async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) -> None:
-    """Create the deliveries an event calls for, and their jobs, in the current transaction
-    (events.record.record_event calls this). `ticket` must be loaded with its author, assignee and
-    service."""
+    """Create the deliveries an event calls for in the current transaction; the senders are
+    woken when it commits (events.record.record_event calls this). `ticket` must be loaded
+    with its author, assignee and service."""
     spec = entry(event.kind)
     settings = settings_of(session)
     followers = (
@@ -41,7 +36,7 @@ async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) ->
         ticket.service, ticket.author, ticket.assignee, followers, event.actor_id, admins
     )
     targets = fan_out(settings, spec, concerned)
-    await repository.insert_deliveries(session, event.id, targets, DELIVER)
+    await repository.insert_deliveries(session, event.id, targets)
     await _defer_card(session, ticket)
 
 
@@ -84,5 +79,5 @@ async def retry_dead(session: AsyncSession, delivery_id: int) -> Delivery:
     delivery.attempts = 0
     delivery.next_attempt_at = None
     await session.flush()
-    await repository.defer(session, delivery.id, DELIVER)
+    await repository.wake_senders(session)
     return delivery

@@ -1,16 +1,16 @@
-"""Jobs that deliver notifications, and the housekeeping around them."""
+"""One attempt at one delivery (claimed by a sender, notifications/sender.py): render, send,
+record the outcome; and the housekeeping jobs around deliveries."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import procrastinate
 import structlog
-from procrastinate.jobs import Job
-from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy import delete
 
 from ticket_service.catalog.models import Service
@@ -38,26 +38,6 @@ from ticket_service.worker.stalled import retry_stalled
 
 log = structlog.get_logger(__name__)
 MAX_BACKOFF_SECONDS = 6 * 3600
-
-
-class RetryLater(Exception):
-    """Raised by a job after it recorded a failed attempt: run me again at `at`."""
-
-    def __init__(self, at: datetime) -> None:
-        super().__init__(f"retry at {at.isoformat()}")
-        self.at = at
-
-
-class AtRecordedTime(BaseRetryStrategy):
-    """The delivery row decides when to retry; any other exception is retried soon, since
-    nothing was recorded (a crash between send and commit, a database hiccup)."""
-
-    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        if isinstance(exception, RetryLater):
-            return RetryDecision(retry_at=exception.at)
-        if job.attempts >= 20:
-            return None
-        return RetryDecision(retry_in={"seconds": min(300, 2**job.attempts)})
 
 
 def backoff_seconds(base: float, attempt: int) -> float:
@@ -167,36 +147,27 @@ async def _send(
 
 @dataclass(frozen=True)
 class Claimed:
+    """A delivery a sender leased, what its message shows, and by when (time.monotonic) its
+    outcome must be recorded: its lease, less the margin to record it."""
+
     delivery: repository.Lease
     view: EventView
     service_id: int
+    deadline: float
 
 
-async def _claim(resources: Resources, delivery_id: int) -> Claimed | str:
-    """One autocommit statement: take the lease and read what to send (committed before
-    sending, so no lock is held across the network)."""
-    settings = resources.settings
-    async with resources.autocommit.connect() as connection:
-        claimed = await repository.claim_and_read(
-            connection, delivery_id, settings.notify_lease_seconds
-        )
-    if claimed is None:
-        log.info("delivery_gone", delivery_id=delivery_id)
-        return "gone"
-    if isinstance(claimed, repository.Busy):
-        # Another worker is sending it (or died doing so): look again when its lease
-        # ends; by then it is sent, failed, or claimable.
-        raise RetryLater(claimed.until + timedelta(seconds=0.5))
-    if isinstance(claimed, DeliveryStatus):
-        return claimed.value  # sent or dead: a duplicate or replayed job
-    lease, story = claimed
-    return Claimed(lease, _view(settings, story), story.service_id)
+def claimed(
+    settings: Settings, lease: repository.Lease, story: repository.Story, at: float
+) -> Claimed:
+    """A claim's row as an attempt to make; `at`: time.monotonic() before the claim began."""
+    deadline = at + settings.notify_lease_seconds - lease_margin(settings)
+    return Claimed(lease, _view(settings, story), story.service_id, deadline)
 
 
-async def _attempt(resources: Resources, claimed: Claimed) -> DeliveryFailure | None:
+async def attempt(resources: Resources, claimed: Claimed) -> DeliveryFailure | None:
     """Send, with no transaction open; the outcome, bounded by the lease."""
     settings = resources.settings
-    budget = settings.notify_lease_seconds - _lease_margin(settings)
+    budget = max(0.0, claimed.deadline - time.monotonic())
     try:
         try:
             delivery = claimed.delivery
@@ -223,12 +194,17 @@ async def _attempt(resources: Resources, claimed: Claimed) -> DeliveryFailure | 
     return None
 
 
-def _lease_margin(settings: Settings) -> float:
+def lease_margin(settings: Settings) -> float:
     # Leaves time to record the outcome before the lease can be claimed by a retry.
     return min(5.0, (settings.notify_lease_seconds - settings.notify_timeout_seconds) / 2)
 
 
-async def _record(resources: Resources, claimed: Claimed, failure: DeliveryFailure | None) -> str:
+Outcome = tuple[str, datetime | None]  # sent, dead, failed (and when to retry), lease_lost
+
+
+async def record(
+    resources: Resources, claimed: Claimed, failure: DeliveryFailure | None
+) -> Outcome:
     """One autocommit UPDATE: the outcome, only while the lease is still ours."""
     settings = resources.settings
     lease = claimed.delivery
@@ -236,11 +212,7 @@ async def _record(resources: Resources, claimed: Claimed, failure: DeliveryFailu
     if failure is None:
         async with resources.autocommit.connect() as connection:
             recorded = await repository.mark_sent(connection, lease, now)
-        if not recorded:
-            return _lease_lost(lease)
-        log.info("delivery_sent", delivery_id=lease.id, channel=lease.channel)
-        NOTIFICATION_ATTEMPTS.labels(lease.channel, "sent").inc()
-        return "sent"
+        return was_sent(lease, recorded)
     error = str(failure)[:1000]
     # The lease holder alone changes `attempts`: the count the claim read is still true.
     exhausted = lease.attempts >= settings.notify_max_attempts
@@ -259,7 +231,7 @@ async def _record(resources: Resources, claimed: Claimed, failure: DeliveryFailu
             error=error,
         )
         NOTIFICATION_ATTEMPTS.labels(lease.channel, "dead").inc()
-        return "dead"
+        return "dead", None
     wait = backoff_seconds(settings.notify_retry_base_seconds, lease.attempts)
     if isinstance(failure, TemporaryFailure) and failure.retry_after is not None:
         wait = max(wait, failure.retry_after)  # the receiver asked us to wait this long
@@ -279,26 +251,23 @@ async def _record(resources: Resources, claimed: Claimed, failure: DeliveryFailu
         retry_in=round(wait, 3),
         error=error,
     )
-    raise RetryLater(retry_at)
+    return "failed", retry_at
 
 
-def _lease_lost(lease: repository.Lease) -> str:
+def was_sent(lease: repository.Lease, recorded: bool) -> Outcome:
+    """The outcome of a send that succeeded, once its recording was tried."""
+    if not recorded:
+        return _lease_lost(lease)
+    log.info("delivery_sent", delivery_id=lease.id, channel=lease.channel)
+    NOTIFICATION_ATTEMPTS.labels(lease.channel, "sent").inc()
+    return "sent", None
+
+
+def _lease_lost(lease: repository.Lease) -> Outcome:
     # Our lease expired and a retry claimed it (or the row is gone): that attempt records
     # the outcome; two copies carry the same event id.
     log.warning("delivery_lease_lost", delivery_id=lease.id)
-    return "lease_lost"
-
-
-@jobs.task(name="deliver", queue="notifications", pass_context=True, retry=AtRecordedTime())
-async def deliver(context: procrastinate.JobContext, delivery_id: int) -> str:
-    """Make one attempt at one delivery: lease it and read what to send (one autocommit
-    statement), send, record the outcome (one autocommit UPDATE under the lease's token).
-    No lock is held while the receiver takes its time."""
-    resources = resources_of(context)
-    claimed = await _claim(resources, delivery_id)
-    if isinstance(claimed, str):
-        return claimed
-    return await _record(resources, claimed, await _attempt(resources, claimed))
+    return "lease_lost", None
 
 
 @jobs.periodic(cron="*/5 * * * *", periodic_id="retry_stalled_jobs")

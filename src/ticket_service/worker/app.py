@@ -21,6 +21,7 @@ import ticket_service.notifications.tasks
 import ticket_service.sla.tasks
 import ticket_service.worker.pruning  # noqa: F401
 from ticket_service.config import Settings
+from ticket_service.notifications.sender import Sender
 from ticket_service.ops.tracing import trace_job
 from ticket_service.worker.metrics import JOB_LOOP_UP, beat, count_job, serve_metrics
 from ticket_service.worker.registry import jobs, use_database
@@ -75,6 +76,11 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
     and a job interrupted by a crash is picked up again by `watch_stalled` (here or in
     another worker) once the crashed worker's heartbeat is stale.
 
+    Next to the job loop, one sender (notifications/sender.py) sends the notification
+    deliveries, at most `concurrency` at once; on a stop it claims no more and the sends
+    in flight are recorded before this returns. With `wait=False` (procrastinate's "until
+    no job is left") the sender too runs until nothing is due.
+
     procrastinate's job loop ends at the first database error (PostgreSQL restarting, a
     failover): the fetch or the heartbeat fails and the worker stops. Only a signal stops
     us, so the loop is started again after RESTART_SECONDS; a database blip costs seconds
@@ -89,8 +95,12 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
         if running is not None:
             running.cancel()  # procrastinate shuts down gracefully when cancelled
 
+    sending: asyncio.Task[None] | None = None
+
     def job_loop_running() -> bool:
-        return running is not None and not running.done()
+        # The sender only ends when asked to; an idle one is alive.
+        sender_alive = sending is not None and not sending.done()
+        return running is not None and not running.done() and sender_alive
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop)
@@ -101,6 +111,10 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
         open_resources(settings) as resources,
     ):
         watcher = asyncio.create_task(watch_stalled(app, settings), name="watch stalled jobs")
+        until_idle = options.get("wait") is False
+        sending = asyncio.create_task(
+            Sender(resources, concurrency).run(stopping, until_idle), name="delivery sender"
+        )
         heartbeat = asyncio.create_task(
             beat(job_loop_running, settings.worker_heartbeat_seconds), name="metrics heartbeat"
         )
@@ -134,9 +148,17 @@ async def run_worker(settings: Settings, concurrency: int, **options: object) ->
                 log.warning("worker_loop_restarting", in_seconds=RESTART_SECONDS)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), RESTART_SECONDS)
+        except BaseException:
+            stopping.set()
+            raise
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
+            if not until_idle:
+                stopping.set()
+            try:
+                await sending  # its sends in flight end within their lease
+            finally:
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(signum)
             watcher.cancel()
             heartbeat.cancel()
             await asyncio.gather(watcher, heartbeat, return_exceptions=True)

@@ -1,8 +1,10 @@
 """The worker's own Prometheus metrics, at http://WORKER_METRICS_HOST:WORKER_METRICS_PORT/metrics.
 
 What only this process knows: the jobs it ran (by task and outcome, and how long they
-took), the delivery attempts it made (`notification_attempts_total`, counted in
-notifications/tasks.py on the same default registry) and whether its job loop is alive.
+took; each attempt of its delivery sender counts as a run of `deliver`, sent and dead as
+`succeeded`, failed as `retried`), the delivery attempts it made
+(`notification_attempts_total`, counted in notifications/tasks.py on the same default
+registry) and whether its job loop is alive.
 What PostgreSQL knows (queue depth, finished jobs, deliveries by status) is the api's
 /metrics, not repeated here: N workers would report the same rows N times.
 """
