@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, make_transient_to_detached, mapped_column
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from ticket_service.config import Settings
 from ticket_service.errors import COMMIT_DONE, COMMIT_SENT, DB_COMMIT, AppError
@@ -120,7 +121,11 @@ def snapshot(obj: object) -> dict[str, Any]:
 def revive(model: type[Any], values: dict[str, Any]) -> Any:
     """A persistent-looking copy of a `snapshot`, detached: adding it to a session costs
     no SELECT, and changes to it are flushed as usual."""
-    obj = model(**values)
+    # The values go into the instance's dict as a load puts them, not through the
+    # constructor's instrumented setters (each recording a change that is then discarded):
+    # a fifth of the CPU, and the same object.
+    obj = manager_of_class(model).new_instance()
+    obj.__dict__.update(values)
     make_transient_to_detached(obj)
     return obj
 
@@ -137,10 +142,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     Declared with scope="function" so the commit happens before the response is sent:
     a client never sees a 2xx for a change that did not commit.
     """
+    read_only = _read_only(request)
     sessionmaker: async_sessionmaker[AsyncSession] = (
-        request.app.state.read_sessionmaker
-        if _read_only(request)
-        else request.app.state.sessionmaker
+        request.app.state.read_sessionmaker if read_only else request.app.state.sessionmaker
     )
     async with sessionmaker() as session:
         try:
@@ -152,7 +156,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await _rollback(session)
             raise
         else:
-            await _commit(request, session)
+            # A read has nothing to commit (autocommit connections, no flush): closing the
+            # session gives its connection back.
+            if not read_only or AFTER_COMMIT in session.info:
+                await _commit(request, session)
 
 
 async def _commit(request: Request, session: AsyncSession) -> None:
