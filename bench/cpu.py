@@ -10,8 +10,9 @@ test client, no database. `page_queue` and `page_ticket` are the web UI's queue 
 page as the agent (who is on every team).
 
 PROFILE=<operation> also writes a pyinstrument call tree of that operation to
-bench/results/cpu-<operation>.txt. OPS=live,me,get measures only those operations. WEBHOOK=1 configures one webhook (to a closed port: the
-request still writes the delivery row and defers its job; no worker runs).
+bench/results/cpu-<operation>.txt. OPS=live,me,get measures only those operations.
+WEBHOOK=1 configures one webhook (to a closed port: the request still writes the delivery
+row and defers its job; no worker runs).
 """
 
 # A measuring tool, not the service: its webhook secret is a fixed placeholder.
