@@ -65,3 +65,10 @@ def test_nothing_below_the_level(restore_logging):
     configure_logging(True, "WARNING", stream=out)
     log_request(**FIELDS)
     assert out.getvalue() == ""
+
+
+def test_a_line_that_cannot_be_written_does_not_fail_the_request(restore_logging):
+    out = io.StringIO()
+    configure_logging(True, "INFO", stream=out)
+    out.close()
+    log_request(**FIELDS)  # as logging's handlers: no exception for the caller

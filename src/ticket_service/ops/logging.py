@@ -100,7 +100,7 @@ class _DirectLine:
     def __init__(
         self,
         configured: list[structlog.types.Processor],
-        handler: logging.Handler,
+        handler: logging.StreamHandler[TextIO],
         chain: list[structlog.types.Processor],
     ) -> None:
         self.configured = configured
@@ -121,10 +121,7 @@ class _DirectLine:
         event: Any = {**fields, "event": "request"}
         for processor in self.chain:
             event = processor(_stdlib_request_logger, "info", event)
-        stream = getattr(self.handler, "stream", None)
-        if stream is None:  # not a stream handler: let it format the record itself
-            _request_log.info("request", **fields)
-            return
+        stream = self.handler.stream
         # As logging's own handlers: a line that cannot be written never fails the request.
         lock = self.handler.lock or contextlib.nullcontext()
         with lock, contextlib.suppress(OSError, ValueError):
