@@ -10,8 +10,9 @@ test client, no database. `page_queue` and `page_ticket` are the web UI's queue 
 page as the agent (who is on every team).
 
 PROFILE=<operation> also writes a pyinstrument call tree of that operation to
-bench/results/cpu-<operation>.txt. WEBHOOK=1 configures one webhook (to a closed port: the
-request still writes the delivery row and wakes the senders; no worker runs).
+bench/results/cpu-<operation>.txt. OPS=live,me,get measures only those operations.
+WEBHOOK=1 configures one webhook (to a closed port: the request still writes the delivery
+row and wakes the senders; no worker runs).
 """
 
 # A measuring tool, not the service: its webhook secret is a fixed placeholder.
@@ -116,7 +117,10 @@ async def measure(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            only = [o for o in os.environ.get("OPS", "").split(",") if o]
             for name, request in operations(client, agent, employee, pool).items():
+                if only and name not in only:
+                    continue
                 for _ in range(30):
                     await request()
                 profiler = _profiler() if name == profile else None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, make_transient_to_detached, mapped_column
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from ticket_service.config import Settings
 from ticket_service.errors import COMMIT_DONE, COMMIT_SENT, DB_COMMIT, AppError
@@ -120,7 +121,11 @@ def snapshot(obj: object) -> dict[str, Any]:
 def revive(model: type[Any], values: dict[str, Any]) -> Any:
     """A persistent-looking copy of a `snapshot`, detached: adding it to a session costs
     no SELECT, and changes to it are flushed as usual."""
-    obj = model(**values)
+    # The values go into the instance's dict as a load puts them, not through the
+    # constructor's instrumented setters (each recording a change that is then discarded):
+    # a fifth of the CPU, and the same object.
+    obj = manager_of_class(model).new_instance()
+    obj.__dict__.update(values)
     make_transient_to_detached(obj)
     return obj
 
@@ -137,22 +142,26 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     Declared with scope="function" so the commit happens before the response is sent:
     a client never sees a 2xx for a change that did not commit.
     """
+    read_only = _read_only(request)
     sessionmaker: async_sessionmaker[AsyncSession] = (
-        request.app.state.read_sessionmaker
-        if _read_only(request)
-        else request.app.state.sessionmaker
+        request.app.state.read_sessionmaker if read_only else request.app.state.sessionmaker
     )
-    async with sessionmaker() as session:
-        try:
-            yield session
-        except AppError as exc:
-            await (_commit(request, session) if exc.keeps_changes else _rollback(session))
-            raise
-        except BaseException:
-            await _rollback(session)
-            raise
-        else:
+    session = sessionmaker()
+    try:
+        yield session
+    except AppError as exc:
+        await (_commit(request, session) if exc.keeps_changes else _rollback(session))
+        raise
+    except BaseException:
+        await _rollback(session)
+        raise
+    else:
+        # A read has nothing to commit (autocommit connections, no flush): closing the
+        # session gives its connection back.
+        if not read_only or AFTER_COMMIT in session.info:
             await _commit(request, session)
+    finally:
+        await _close(session)
 
 
 async def _commit(request: Request, session: AsyncSession) -> None:
@@ -165,6 +174,17 @@ async def _commit(request: Request, session: AsyncSession) -> None:
     state[DB_COMMIT] = COMMIT_DONE
     for callback in session.info.pop(AFTER_COMMIT, []):
         await callback()
+
+
+async def _close(session: AsyncSession) -> None:
+    """As `async with session` ends, without its cost when there is nothing to give back.
+    SQLAlchemy closes in a task of its own, shielded from cancellation, through a greenlet
+    (30 µs); a session with no transaction (committed, rolled back, or a read that never
+    needed the database) holds no connection, and closing it is forgetting its objects."""
+    if session.in_transaction():
+        await session.__aexit__(None, None, None)
+    else:
+        session.sync_session.close()
 
 
 async def _rollback(session: AsyncSession) -> None:

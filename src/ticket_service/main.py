@@ -26,6 +26,7 @@ from ticket_service.errors import install_error_handlers
 from ticket_service.integrations.discord.router import router as discord_router
 from ticket_service.kit import crypto
 from ticket_service.kit.heap import freeze_heap
+from ticket_service.kit.routing import skip_foreign_paths
 from ticket_service.notifications.router import router as notifications_router
 from ticket_service.ops.action_log import ActionLogWriter
 from ticket_service.ops.db_retry import DbRetryMiddleware
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications_router,
         health_router,
     ):
+        skip_foreign_paths(router)
         app.include_router(router)
     install_web(app)
     install_metrics(app, settings)

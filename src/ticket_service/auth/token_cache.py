@@ -12,7 +12,10 @@ Correctness first, speed second:
   ping within the last two seconds. Redis down or silent: every request asks PostgreSQL,
   never a stale "yes".
 - Entries are column snapshots, not ORM objects: each request gets its own User and
-  AuthSession, attached to its own session, as if it had loaded them.
+  AuthSession, as if it had loaded them. A request that may write gets them attached to
+  its session (changes to either are flushed as usual); a read (a read-only session, which
+  never flushes) gets them detached: attaching walks both objects' relationships for
+  nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ticket_service.auth.models import AuthSession
-from ticket_service.db import after_commit, revive, snapshot
+from ticket_service.db import ReadOnlySession, after_commit, revive, snapshot
 from ticket_service.users.models import User
 
 log = structlog.get_logger(__name__)
@@ -93,7 +96,8 @@ class TokenCache:
         user: User = revive(User, entry.user)
         auth: AuthSession = revive(AuthSession, entry.auth)
         set_committed_value(auth, "user", user)
-        session.add(auth)  # and the user with it: changes to either are flushed as usual
+        if not isinstance(session.sync_session, ReadOnlySession):
+            session.add(auth)  # and the user with it: changes to either are flushed as usual
         return user, auth
 
     def remember(self, key: bytes, auth: AuthSession, read_at: float) -> None:

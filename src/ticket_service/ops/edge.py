@@ -33,11 +33,10 @@ from ticket_service.ops.action_log import (
     error_code,
     request_id_from,
 )
+from ticket_service.ops.logging import log_request
 from ticket_service.ops.metrics import observe_request
 from ticket_service.ops.rate_limit import RateLimiter
 from ticket_service.ops.security import security_headers
-
-log = structlog.get_logger("ticket_service.request")
 
 # An error body is read for its `error.code` (the log line and the action record): its
 # beginning is enough.
@@ -104,8 +103,7 @@ class EdgeMiddleware:
         finally:
             observe_request(scope, status_code, time.perf_counter() - started)
             error = error_code(error_body)
-            log.info(
-                "request",
+            log_request(
                 method=scope["method"],
                 route=getattr(scope.get("route"), "path", None),
                 status=status_code,

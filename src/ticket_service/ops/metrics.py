@@ -80,9 +80,20 @@ def observe_request(scope: Scope, status_code: int, seconds: float) -> None:
     """Count and time one HTTP request by its route template (called by ops/edge.py for
     every request, the refused ones too)."""
     method = scope["method"] if scope["method"] in METHODS else "OTHER"
-    route = _route_label(scope)
-    HTTP_REQUESTS.labels(method, route, str(status_code)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    key = (method, _route_label(scope), status_code)
+    children = _REQUEST_CHILDREN.get(key)
+    if children is None:  # `.labels()` hashes and locks on every call: once per label set
+        children = (
+            HTTP_REQUESTS.labels(key[0], key[1], str(status_code)),
+            HTTP_DURATION.labels(key[0], key[1]),
+        )
+        _REQUEST_CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+# Bounded like the labels themselves: known methods, route templates, statuses.
+_REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 
 # --- scrape-time gauges ------------------------------------------------------------------

@@ -8,6 +8,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from ticket_service.kit.routing import skip_foreign_paths
+
 STATIC = Path(__file__).parent / "static"
 
 
@@ -21,6 +23,7 @@ def install_web(app: FastAPI) -> None:
         work_routes.router,
         admin_routes.router,
     ):
+        skip_foreign_paths(router)
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
