@@ -250,6 +250,36 @@ async def test_queue_depth_and_oldest_due_job(settings_with, database_url):
         assert later.get("job_oldest_age_seconds", queue="notifications") == 0
 
 
+async def test_oldest_due_delivery(settings_with, database_url, closed_port):
+    # The senders' queue is the delivery rows: how long the oldest due one has waited.
+    settings = settings_with(webhook_urls=[f"http://127.0.0.1:{closed_port}/hook"])
+    async with running(settings) as (app, client):
+        app.state.metrics.cache_seconds = 0
+        assert (await scrape(client)).get("notification_oldest_due_seconds") is None
+        await open_ticket(client, await auth_headers(app, "1001"))
+        fresh = (await scrape(client)).get("notification_oldest_due_seconds", channel="webhook")
+        assert fresh is not None
+        assert 0 <= fresh < 60
+
+        def deliveries(assignments: str) -> None:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute(f"UPDATE notification_deliveries SET {assignments}")  # noqa: S608
+
+        # Written ten minutes ago and never sent: no sender is taking them.
+        deliveries("created_at = now() - interval '10 minutes'")
+        late = (await scrape(client)).get("notification_oldest_due_seconds", channel="webhook")
+        assert late is not None
+        assert 600 <= late < 660
+        # A retry scheduled for later waits, but is not late.
+        deliveries("status = 'failed', next_attempt_at = now() + interval '1 hour'")
+        assert (await scrape(client)).get("notification_oldest_due_seconds") is None
+        # Leased by a sender that died two minutes ago: due since its lease ran out.
+        deliveries("status = 'sending', lease_until = now() - interval '2 minutes'")
+        dead = (await scrape(client)).get("notification_oldest_due_seconds", channel="webhook")
+        assert dead is not None
+        assert 120 <= dead < 180
+
+
 def set_scheduled_at(database_url: str, seconds_from_now: int) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(

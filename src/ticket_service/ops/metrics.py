@@ -34,6 +34,7 @@ from starlette.types import Scope
 
 from ticket_service.config import Settings
 from ticket_service.errors import error_response
+from ticket_service.notifications.models import UNSENT
 from ticket_service.vocabulary import Status
 
 log = structlog.get_logger(__name__)
@@ -131,6 +132,21 @@ OLDEST_DUE_SQL = text(
 DELIVERIES_SQL = text(
     "SELECT channel, status, count(*) FROM notification_deliveries GROUP BY channel, status"
 )
+# How long the oldest due delivery has waited, by channel: since it was written, since its
+# retry time came, or since the lease of a sender that died with it ran out. Deliveries
+# are no jobs (notifications/sender.py), so job_oldest_age_seconds does not see them.
+OLDEST_DUE_DELIVERY_SQL = text(
+    f"""
+    SELECT channel, extract(epoch FROM now() - min(CASE
+        WHEN status = 'sending' THEN lease_until
+        ELSE coalesce(next_attempt_at, created_at) END))
+    FROM notification_deliveries
+    WHERE status IN ({UNSENT}) AND CASE
+        WHEN status = 'sending' THEN lease_until <= now()
+        ELSE next_attempt_at IS NULL OR next_attempt_at <= now() END
+    GROUP BY channel
+    """  # noqa: S608 - a constant of the model, no input
+)
 
 
 async def _tickets(conn: AsyncConnection) -> list[Metric]:
@@ -179,7 +195,14 @@ async def _deliveries(conn: AsyncConnection) -> list[Metric]:
     )
     for channel, status, count in await conn.execute(DELIVERIES_SQL):
         family.add_metric([channel, status], count)
-    return [family]
+    oldest = GaugeMetricFamily(
+        "notification_oldest_due_seconds",
+        "How long the oldest due delivery has waited for a sender",
+        labels=["channel"],
+    )
+    for channel, age in await conn.execute(OLDEST_DUE_DELIVERY_SQL):
+        oldest.add_metric([channel], max(0.0, float(age or 0)))
+    return [family, oldest]
 
 
 Source = Callable[[AsyncConnection], Awaitable[list[Metric]]]
