@@ -39,3 +39,27 @@ async def test_requests_reach_the_routes_listed_last_and_foreign_paths_are_404(a
     wrong = await client.put("/api/v1/me")
     assert_error(wrong, 405, "method_not_allowed")
     assert wrong.headers["allow"] == "GET"
+
+
+def test_guarding_a_router_again_changes_nothing():
+    # Routers are module-level objects, guarded by every create_app: a thousand apps in
+    # one process (the test suite) must not stack a thousand wrappers (RecursionError).
+    from fastapi import APIRouter
+
+    from ticket_service.kit.routing import skip_foreign_paths
+
+    router = APIRouter()
+
+    @router.get("/things/{n}")
+    async def thing(n: int) -> int:
+        return n
+
+    scope = {"type": "http", "path": "/things/1", "method": "GET", "root_path": ""}
+    unguarded = router.matches(scope)
+    skip_foreign_paths(router)
+    once = router.matches
+    for _ in range(3000):
+        skip_foreign_paths(router)
+    assert router.matches is once
+    assert router.matches(scope) == unguarded  # its own paths: as before
+    assert router.matches({**scope, "path": "/other"})[0].name == "NONE"

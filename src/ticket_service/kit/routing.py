@@ -41,8 +41,17 @@ def literals(router: APIRouter) -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(exact), tuple(sorted(beginnings))
 
 
+# Marks a router already guarded. Routers are module-level objects and every create_app
+# (each test builds one) guards them again: wrapping a wrapper each time, a thousand apps
+# made `matches` a chain too deep to call.
+_GUARDED = "_ticket_service_skips_foreign_paths"
+
+
 def skip_foreign_paths(router: APIRouter) -> None:
-    """Make `router.matches` answer NONE at once for a path none of its routes can match."""
+    """Make `router.matches` answer NONE at once for a path none of its routes can match.
+    Guarding a router twice changes nothing."""
+    if getattr(router, _GUARDED, False):
+        return
     original: Matcher = router.matches
     known = -1
     exact: frozenset[str] = frozenset()
@@ -60,3 +69,4 @@ def skip_foreign_paths(router: APIRouter) -> None:
 
     guarded: Any = router
     guarded.matches = matches
+    setattr(guarded, _GUARDED, True)
