@@ -96,9 +96,11 @@ class Valkey:
 
 
 class Receiver:
-    """A webhook receiver: records X-Ticket-Event-Id of every POST and answers 200."""
+    """A webhook receiver: records X-Ticket-Event-Id of every POST and answers 200, after
+    `answer_after` seconds (a real receiver's latency: sends are then in flight when the
+    worker is killed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer_after: float = 0.0) -> None:
         self.received: Counter[str] = Counter()
         self.first_seen: dict[str, float] = {}  # event id -> time.monotonic() of 1st copy
         lock = threading.Lock()
@@ -112,6 +114,7 @@ class Receiver:
                 with lock:
                     received[event_id] += 1
                     first_seen.setdefault(event_id, time.monotonic())
+                time.sleep(answer_after)
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
