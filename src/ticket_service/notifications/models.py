@@ -43,6 +43,13 @@ UNSENT = ", ".join(
     f"'{s.value}'" for s in (DeliveryStatus.pending, DeliveryStatus.failed, DeliveryStatus.sending)
 )
 
+# Due, as SQL: waiting (pending, or failed and its retry time has come), or `sending` under
+# a lease that expired (a sender died mid-send). What the senders claim
+# (notifications/repository.py) and what the backlog metric measures (ops/metrics.py).
+DUE = f"""status IN ({UNSENT})
+    AND CASE WHEN status = '{DeliveryStatus.sending.value}' THEN lease_until <= now()
+             ELSE next_attempt_at IS NULL OR next_attempt_at <= now() END"""
+
 
 class Delivery(Timestamped, Base):
     """One message to one recipient on one channel about one event.

@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ticket_service.assignment.models import Follower
-from ticket_service.notifications.models import UNSENT, Delivery, DeliveryStatus
+from ticket_service.notifications.models import DUE, Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Target
 from ticket_service.tickets.models import TicketEvent
 from ticket_service.users.models import Role, User
@@ -111,12 +111,8 @@ async def deliveries(
 # autocommit statements (no BEGIN/COMMIT pair), rows read as tuples: no ORM entity is built
 # per delivery.
 
-# Due: waiting (pending, or failed and its retry time has come), or `sending` under a lease
-# that expired (a sender died mid-send). The partial index `ix_notification_deliveries_due`
-# holds exactly the rows of the first condition, so a claim never reads the sent ones.
-_DUE = f"""status IN ({UNSENT})
-    AND CASE WHEN status = '{DeliveryStatus.sending.value}' THEN lease_until <= now()
-             ELSE next_attempt_at IS NULL OR next_attempt_at <= now() END"""
+# A claim reads the due deliveries (models.DUE). The partial index
+# `ix_notification_deliveries_due` holds exactly the unsent ones, so it never reads the sent.
 
 # Take the leases of up to :n due deliveries (SKIP LOCKED: two senders claiming at once
 # get different rows) and read, in the same statement, everything each message shows: the
@@ -125,7 +121,7 @@ _DUE = f"""status IN ({UNSENT})
 _CLAIM_AND_READ = text(
     f"""WITH due AS (
         SELECT id FROM notification_deliveries
-        WHERE {_DUE}
+        WHERE {DUE}
         ORDER BY id
         LIMIT :n
         FOR UPDATE SKIP LOCKED

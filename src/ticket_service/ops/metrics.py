@@ -34,7 +34,7 @@ from starlette.types import Scope
 
 from ticket_service.config import Settings
 from ticket_service.errors import error_response
-from ticket_service.notifications.models import UNSENT
+from ticket_service.notifications.models import DUE
 from ticket_service.vocabulary import Status
 
 log = structlog.get_logger(__name__)
@@ -141,9 +141,7 @@ OLDEST_DUE_DELIVERY_SQL = text(
         WHEN status = 'sending' THEN lease_until
         ELSE coalesce(next_attempt_at, created_at) END))
     FROM notification_deliveries
-    WHERE status IN ({UNSENT}) AND CASE
-        WHEN status = 'sending' THEN lease_until <= now()
-        ELSE next_attempt_at IS NULL OR next_attempt_at <= now() END
+    WHERE {DUE}
     GROUP BY channel
     """  # noqa: S608 - a constant of the model, no input
 )
