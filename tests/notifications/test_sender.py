@@ -21,7 +21,7 @@ import structlog
 from tests.api.conftest import on_closed_port
 from tests.factories import auth_headers, open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
-from tests.notifications.receivers import deliver_jobs
+from tests.notifications.receivers import changed, deliver_jobs
 from tests.notifications.retry_helpers import Receiver, Reply, eventually, free_port
 from tests.notifications.test_fanout_rollback import commit_refused_for
 from ticket_service.config import Settings
@@ -309,3 +309,24 @@ async def test_a_send_that_could_not_be_recorded_is_sent_again_after_its_lease(b
     # At least once: the receiver got it twice, under one event id.
     assert len(receiver.hits) == 2
     assert receiver.event_ids()[0] == receiver.event_ids()[1]
+
+
+async def test_one_tickets_changes_reach_a_receiver_in_their_order(build, database_url):
+    # Four events of one ticket claimed together: the first is answered slowly, yet the
+    # receiver hears them in the order they happened (other tickets' go alongside).
+    with Receiver(replies=[Reply(delay=0.5)]) as receiver:
+        app, client, settings = await build(webhook_urls=[receiver.url], webhook_secret="s")
+        author = await auth_headers(app, "200", Role.employee)
+        agent = await auth_headers(app, "300", Role.admin)
+        guid = (await open_ticket(client, author))["guid_ticket"]
+        await changed(client, agent, guid, "processing")
+        await changed(client, agent, guid, "closed_success")
+        await run_worker_until_idle(settings)
+
+    rows = deliveries(database_url)
+    # opened, assigned (taking it into work), processing, closed
+    assert [(r["status"], r["attempts"]) for r in rows] == [("sent", 1)] * 4
+    heard_ids = [hit.headers["X-Ticket-Event-Id"] for hit in receiver.hits]
+    assert heard_ids == [str(r["event_id"]) for r in rows]
+    # The second was sent once the first was answered, not alongside it.
+    assert receiver.hits[1].at - receiver.hits[0].at >= 0.5

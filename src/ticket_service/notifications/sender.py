@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import time
 from datetime import UTC, datetime
@@ -86,6 +87,9 @@ class Sender:
         self._sent: list[tuple[Claimed, datetime, asyncio.Future[bool]]] = []
         self._recording: asyncio.Task[None] | None = None
         self._in_flight = 0  # sends started and not yet finished
+        # The last send started per recipient and ticket: the next one of the same waits
+        # for it, so one person (or hook) hears of a ticket's changes in their order.
+        self._last_send: dict[tuple[str, str, str], asyncio.Task[None]] = {}
         self._group_ready = asyncio.Event()  # no send in flight, or a full group waits
 
     async def run(self, stopping: asyncio.Event, until_idle: bool = False) -> None:
@@ -132,11 +136,28 @@ class Sender:
                 await self._hand_back(todo[n:])
                 return 0
             self._in_flight += 1
-            sends.create_task(self._send(one))
+            key = (one.delivery.channel, one.delivery.recipient, one.view.guid_ticket)
+            task = sends.create_task(self._send(one, after=self._last_send.get(key)))
+            self._last_send[key] = task
+            task.add_done_callback(functools.partial(self._forget_send, key))
         return len(rows)
 
-    async def _send(self, one: Claimed) -> None:
-        """One attempt, recorded; never raises (it would cancel its siblings)."""
+    def _forget_send(self, key: tuple[str, str, str], done: asyncio.Task[None]) -> None:
+        if self._last_send.get(key) is done:
+            del self._last_send[key]
+
+    async def _send(self, one: Claimed, after: asyncio.Task[None] | None = None) -> None:
+        """One attempt, recorded, once `after` (the previous send of the same recipient
+        and ticket) has finished; never raises (it would cancel its siblings)."""
+        if after is not None:
+            await asyncio.wait([after])
+            settings = self.resources.settings
+            if time.monotonic() >= one.deadline - settings.notify_timeout_seconds:
+                # Its turn came too late for a whole attempt within its lease.
+                self._not_in_flight()
+                self._slots.release()
+                await self._hand_back([one])
+                return
         started = time.perf_counter()
         delivery = one.delivery
         released = False
@@ -150,9 +171,7 @@ class Sender:
                 try:
                     failure = await attempt(self.resources, one)
                 finally:
-                    self._in_flight -= 1
-                    if not self._in_flight:
-                        self._group_ready.set()
+                    self._not_in_flight()
                 if failure is None:
                     # The next send may start while this one is being recorded.
                     self._slots.release()
@@ -175,6 +194,11 @@ class Sender:
         if retry_at is not None:
             wait = (retry_at - datetime.now(UTC)).total_seconds()
             heapq.heappush(self._retries, time.monotonic() + wait + _SLACK_SECONDS)
+
+    def _not_in_flight(self) -> None:
+        self._in_flight -= 1
+        if not self._in_flight:
+            self._group_ready.set()  # no send left to wait for in the group UPDATE
 
     async def _record_sent(self, one: Claimed) -> bool:
         """Whether `one` was recorded as sent (False: its lease was lost), by the next
