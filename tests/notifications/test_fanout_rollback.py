@@ -70,7 +70,7 @@ async def _wait_for_lock_waiters(conn: psycopg.AsyncConnection, count: int) -> N
     while True:
         cur = await conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE tickets%'"
+            " AND wait_event_type = 'Lock' AND query ILIKE '%UPDATE tickets%'"
         )
         row = await cur.fetchone()
         if row and row[0] >= count:
@@ -89,8 +89,8 @@ async def test_the_loser_of_a_concurrent_change_leaves_no_trace(build, database_
     guid = ticket["guid_ticket"]
 
     # Hold the ticket's row (as an UPDATE would; foreign-key checks still pass) so both
-    # requests read version 1 and queue on their UPDATE (a change writes the ticket before
-    # its event): the first to get the row commits, the second finds the version moved on.
+    # requests read version 1 and queue on their UPDATE (a change's statement writes the
+    # ticket before its event): the first to get the row commits, the second finds the version moved on.
     async with (
         await psycopg.AsyncConnection.connect(database_url) as holder,
         await psycopg.AsyncConnection.connect(database_url, autocommit=True) as watcher,

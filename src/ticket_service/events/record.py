@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.events.registry import Kind
+from ticket_service.events.write import write_together
 from ticket_service.notifications.service import on_event
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
@@ -46,7 +47,8 @@ async def publish(session: AsyncSession, ticket: Ticket, events: Sequence[Ticket
     """Write the staged events (with any pending change of the ticket, in one flush) and
     the notifications they call for. `ticket` must be loaded with its author, assignee and
     service."""
-    await session.flush()
+    if not await write_together(session, ticket, events):
+        await session.flush()
     for event in events:
         await on_event(session, event, ticket)
 

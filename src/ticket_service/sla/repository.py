@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,39 +64,62 @@ class Context:
     policy: SlaPolicy | None
 
 
-def _context_statement(with_policy: bool) -> Select[datetime, int, CalendarRow, SlaPolicy]:
+_SERVICES, _CALENDARS, _POLICIES = Service.__table__, CalendarRow.__table__, SlaPolicy.__table__
+
+
+def _context_statement(with_policy: bool) -> Select[Any]:
+    # Plain columns, not entities: the ORM's loading of two entities cost twice the rest
+    # of this read, and the context is only read (its rows are built back below).
     policy_on = (
         and_(
-            SlaPolicy.service_id == Service.id,
-            SlaPolicy.priority == bindparam("priority"),
-            SlaPolicy.active.is_(True),
+            _POLICIES.c.service_id == _SERVICES.c.id,
+            _POLICIES.c.priority == bindparam("priority"),
+            _POLICIES.c.active.is_(True),
         )
         if with_policy
         else false()
     )
     return (
-        select(func.now(), Service.auto_close_days, CalendarRow, SlaPolicy)
-        .select_from(Service)
-        .outerjoin(CalendarRow, Service.calendar_id == CalendarRow.id)
-        .outerjoin(SlaPolicy, policy_on)
-        .where(Service.id == bindparam("service_id"))
+        select(
+            func.now().label("now"),
+            _SERVICES.c.auto_close_days,
+            *(column.label(f"calendar_{column.key}") for column in _CALENDARS.c),
+            *(column.label(f"policy_{column.key}") for column in _POLICIES.c),
+        )
+        .select_from(_SERVICES)
+        .outerjoin(_CALENDARS, _SERVICES.c.calendar_id == _CALENDARS.c.id)
+        .outerjoin(_POLICIES, policy_on)
+        .where(_SERVICES.c.id == bindparam("service_id"))
     )
 
 
 # Built once (every open and every clock turn reads it): building it cost as much CPU as
 # running it.
 _CONTEXT = {True: _context_statement(True), False: _context_statement(False)}
+_CALENDAR_FIELDS = tuple((f"calendar_{c.key}", c.key) for c in _CALENDARS.c)
+_POLICY_FIELDS = tuple((f"policy_{c.key}", c.key) for c in _POLICIES.c)
 
 
 async def context_of(
     session: AsyncSession, service_id: int, priority: str | None = None
 ) -> Context:
     """In one round trip: the database's now, the service's auto-close days, its calendar
-    row (None: the default) and, given a priority, its active policy for it."""
+    (None: the default) and, given a priority, its active policy for it (both unattached
+    to the session: a context is read, never changed)."""
     stmt = _CONTEXT[priority is not None]
     params = {"service_id": service_id, "priority": priority}
-    now, auto_close_days, calendar, policy = (await session.execute(stmt, params)).one()
-    return Context(now, auto_close_days, calendar, policy)
+    row = (await session.execute(stmt, params)).one()._mapping
+    calendar = (
+        CalendarRow(**{key: row[label] for label, key in _CALENDAR_FIELDS})
+        if row["calendar_id"] is not None
+        else None
+    )
+    policy = (
+        SlaPolicy(**{key: row[label] for label, key in _POLICY_FIELDS})
+        if row["policy_id"] is not None
+        else None
+    )
+    return Context(row["now"], row["auto_close_days"], calendar, policy)
 
 
 async def calendar_rows(session: AsyncSession) -> list[CalendarRow]:
