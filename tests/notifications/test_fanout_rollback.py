@@ -90,7 +90,8 @@ async def test_the_loser_of_a_concurrent_change_leaves_no_trace(build, database_
 
     # Hold the ticket's row (as an UPDATE would; foreign-key checks still pass) so both
     # requests read version 1 and queue on their UPDATE (a change's statement writes the
-    # ticket before its event): the first to get the row commits, the second finds the version moved on.
+    # ticket before its event): the first to get the row commits, the second finds the
+    # version moved on.
     async with (
         await psycopg.AsyncConnection.connect(database_url) as holder,
         await psycopg.AsyncConnection.connect(database_url, autocommit=True) as watcher,
