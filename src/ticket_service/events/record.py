@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.events.registry import Kind
-from ticket_service.events.write import write_together
-from ticket_service.notifications.service import on_event
+from ticket_service.events.write import prepare
+from ticket_service.notifications.service import defer_card, deliveries_for, on_event
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
 
@@ -44,13 +44,22 @@ def stage_event(
 
 
 async def publish(session: AsyncSession, ticket: Ticket, events: Sequence[TicketEvent]) -> None:
-    """Write the staged events (with any pending change of the ticket, in one flush) and
-    the notifications they call for. `ticket` must be loaded with its author, assignee and
-    service."""
-    if not await write_together(session, ticket, events):
+    """Write the staged events (with any pending change of the ticket) and the
+    notifications they call for. `ticket` must be loaded with its author, assignee and
+    service. The common shape is one statement (events.write); anything else is flushed,
+    then each event's deliveries inserted."""
+    change = prepare(session, ticket, events)
+    if change is None:
         await session.flush()
-    for event in events:
-        await on_event(session, event, ticket)
+        for event in events:
+            await on_event(session, event, ticket)
+        return
+    # Reading the followers or the admins must not flush what the statement will write.
+    with session.no_autoflush:
+        targets = [await deliveries_for(session, event, ticket) for event in events]
+    await change.write(session, targets)
+    if events:
+        await defer_card(session, ticket)
 
 
 async def record_event(

@@ -1,37 +1,57 @@
-"""A ticket's change and its events in ONE statement, instead of a unit-of-work flush.
+"""A ticket's change, its events and their deliveries in ONE statement, instead of a
+unit-of-work flush and a statement per event's deliveries.
 
-Opening a ticket or moving it flushed the ticket's INSERT or UPDATE and then each event's
-INSERT: a round trip each, and the ORM's flush bookkeeping cost more CPU than the rest of
-the request's domain work (`make bench-cpu`: 1.5 ms of an open's 4.2). Here the events go
-in a data-modifying CTE of the ticket's own statement, which returns the ticket's row; the
-entities are then marked as written, exactly as a flush leaves them (persistent, no
-pending history, the server's values loaded). PostgreSQL checks the events' foreign key at
-the end of the statement, so a new ticket and its first event can go together.
+Opening a ticket or moving it flushed the ticket's INSERT or UPDATE, then each event's
+INSERT, then each event's delivery rows: a round trip each, and the ORM's flush
+bookkeeping cost more CPU than the rest of the request's domain work (`make bench-cpu`:
+1.5 ms of an open's 4.2). Here the events and the deliveries go in data-modifying CTEs of
+the ticket's own statement, which returns the ticket's row; the entities are then marked
+as written, exactly as a flush leaves them (persistent, no pending history, the server's
+values loaded). PostgreSQL checks the foreign keys at the end of the statement, so a new
+ticket and its first event can go together.
 
 Only the common shape takes this path: the ticket (new, or loaded and changed in its
 columns or its assignee) and its staged events, with nothing else waiting in the session.
-Anything else (a comment, a follower, a changed service) is left to the ORM's flush, which
-writes the same rows.
+Anything else (an edited comment, a follower, a changed service) is left to the ORM's
+flush, which writes the same rows (`prepare` answers None).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, inspect, select, update
+from sqlalchemy import (
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    inspect,
+    literal_column,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from ticket_service.notifications.models import Delivery, DeliveryStatus
+from ticket_service.notifications.recipients import Target
+from ticket_service.notifications.repository import WAKE_CHANNEL
 from ticket_service.tickets.models import Ticket, TicketEvent
 
 # The tables, not the entities: a statement on a table is plain Core, without the ORM's
 # bulk-write handling.
 _TICKETS = cast(Table, Ticket.__table__)
 _EVENTS = cast(Table, TicketEvent.__table__)
+_DELIVERIES = cast(Table, Delivery.__table__)
 # Attribute key -> column, for every mapped column of a ticket (all come back from a write).
 _TICKET_COLUMNS = {prop.key: prop.columns[0] for prop in inspect(Ticket).column_attrs}
 # What a flush puts in a column the ticket left unset (status, priority, counters).
@@ -42,59 +62,74 @@ _SCALAR_DEFAULTS = {
 }
 # The relationships a change may touch without a flush: the assignee, through its key.
 _RELATIONSHIP_KEYS = {"assignee": "assignee_id"}
-_EVENT_KEYS = ("kind", "actor_id", "from_status", "to_status", "guid_action", "data")
+_EVENT_KEYS = ("ticket_id", "kind", "actor_id", "from_status", "to_status", "guid_action", "data")
 
 
-async def write_together(
-    session: AsyncSession, ticket: Ticket, events: Sequence[TicketEvent]
-) -> bool:
-    """Write the ticket's pending change and `events` (staged with `stage_event`) in one
-    statement; False (nothing written) when the session holds more than that, for the
-    caller to flush instead. A stale version raises StaleDataError, as a flush does."""
+@dataclass(frozen=True)
+class Change:
+    """What `prepare` found to write: the ticket's changed columns (all of a new one's),
+    and its staged events."""
+
+    ticket: Ticket
+    state: InstanceState[Ticket]
+    changed: dict[str, Any]
+    events: Sequence[TicketEvent]
+
+    async def write(self, session: AsyncSession, targets: Sequence[Sequence[Target]]) -> None:
+        """Write it, each event with its deliveries (`targets`, one list per event) and, if
+        there are any, the senders' wake-up at COMMIT (as `insert_deliveries` does). A
+        stale version raises StaleDataError and writes nothing, as a flush does."""
+        state, ticket = self.state, self.ticket
+        params = {f"v_{key}": value for key, value in self.changed.items()}
+        for i, (event, sent_to) in enumerate(zip(self.events, targets, strict=True)):
+            params.update(_event_params(i, ticket, event))
+            if sent_to:
+                params[f"d{i}_channels"] = [t.channel.value for t in sent_to]
+                params[f"d{i}_recipients"] = [t.recipient for t in sent_to]
+                params[f"d{i}_locales"] = [t.locale for t in sent_to]
+        deliveries = tuple(bool(sent_to) for sent_to in targets)
+        if self.changed:
+            if state.persistent:
+                params.update(t_id=ticket.id, t_version=state.dict["version"])
+            keys = tuple(sorted(self.changed))
+            statement = _statement(state.pending, keys, deliveries)
+        elif self.events:
+            # Events alone (a reply's, a note's) leave the ticket's row and version alone.
+            statement = _events_statement(deliveries)
+        else:
+            return
+        row = (await session.execute(statement, params)).one_or_none()
+        if row is None:
+            raise StaleDataError(f"ticket {ticket.id} changed since it was read")
+        fields = row._mapping
+        if self.changed:
+            _mark_written(session, ticket, state, fields)
+        for i, event in enumerate(self.events):
+            at = fields[f"event_{i}_at"]
+            _mark_event_written(session, ticket, event, fields[f"event_{i}_id"], at)
+
+
+def prepare(session: AsyncSession, ticket: Ticket, events: Sequence[TicketEvent]) -> Change | None:
+    """The ticket's pending change and `events` (staged with `stage_event`) as one
+    statement's work; None when the session holds more than that (flush it instead)."""
     state: InstanceState[Ticket] = inspect(ticket)
     own = {ticket, *events}
     if any(obj not in own for obj in session.new) or any(obj not in own for obj in session.dirty):
-        return False
+        return None
     if any(inspect(event).key is not None for event in events):
-        return False  # an event written already: not a staged one
+        return None  # an event written already: not a staged one
     if state.pending:
-        changed = _new_values(state)
-    elif state.persistent:
-        found = _changed_values(state)
-        if found is None:
-            return False
-        changed = found
-    else:
-        return False
-    params = {f"v_{key}": value for key, value in changed.items()}
-    for i, event in enumerate(events):
-        params.update(_event_params(i, ticket, event))
-    if changed:
-        if state.persistent:
-            params.update(t_id=ticket.id, t_version=state.dict["version"])
-        statement = _statement(state.pending, tuple(sorted(changed)), len(events))
-    elif events:
-        # Events alone (a comment's, a note's) leave the ticket's row and version as they are.
-        statement = _events_statement(len(events))
-    else:
-        return True  # nothing to write
-    row = (await session.execute(statement, params)).one_or_none()
-    if row is None:
-        raise StaleDataError(f"ticket {ticket.id} changed since it was read")
-    fields = row._mapping
-    if changed:
-        _mark_written(session, state, fields)
-    for i, event in enumerate(events):
-        _mark_event_written(
-            session, ticket, event, fields[f"event_{i}_id"], fields[f"event_{i}_at"]
-        )
-    return True
+        return Change(ticket, state, _new_values(state), events)
+    if state.persistent and (changed := _changed_values(state)) is not None:
+        return Change(ticket, state, changed, events)
+    return None
 
 
 @functools.lru_cache(maxsize=128)
-def _statement(new: bool, keys: tuple[str, ...], events: int) -> Any:
-    """The statement for a new ticket (`new`) or a change of `keys`, with `events` events;
-    built once per shape (building one cost more CPU than running it)."""
+def _statement(new: bool, keys: tuple[str, ...], deliveries: tuple[bool, ...]) -> Any:
+    """The statement for a new ticket (`new`) or a change of `keys`, with an event for
+    each of `deliveries` (True: with delivery rows); built once per shape (building one
+    cost more CPU than running it)."""
     values: dict[str, Any] = {
         key: bindparam(f"v_{key}", type_=_TICKET_COLUMNS[key].type) for key in keys
     }
@@ -113,41 +148,81 @@ def _statement(new: bool, keys: tuple[str, ...], events: int) -> Any:
     returned: list[Any] = [
         ticket.c[column.name].label(key) for key, column in _TICKET_COLUMNS.items()
     ]
-    event_columns, event_ctes = _event_chain(events, ticket)
-    return select(*returned, *event_columns).select_from(ticket).add_cte(ticket, *event_ctes)
+    columns, ctes = _event_chain(deliveries, ticket)
+    return select(*returned, *columns).select_from(ticket).add_cte(ticket, *ctes)
 
 
-@functools.lru_cache(maxsize=8)
-def _events_statement(events: int) -> Any:
-    """Only `events` events, the ticket unchanged."""
-    event_columns, event_ctes = _event_chain(events, None)
-    return select(*event_columns).add_cte(*event_ctes)
+@functools.lru_cache(maxsize=16)
+def _events_statement(deliveries: tuple[bool, ...]) -> Any:
+    """Only events (one for each of `deliveries`), the ticket unchanged."""
+    columns, ctes = _event_chain(deliveries, None)
+    return select(*columns).add_cte(*ctes)
 
 
-def _event_chain(events: int, ticket: Any) -> tuple[list[Any], list[Any]]:
+def _event_chain(deliveries: tuple[bool, ...], ticket: Any) -> tuple[list[Any], list[Any]]:
     """One CTE per event (a multi-row VALUES would not be cached as a compiled statement),
     each reading the one before (the first reads the ticket's change, if any): an event is
-    written only with its ticket's change (none on a stale version), and the ids are drawn
-    in the order the events were staged. Returns the id and time columns, and the CTEs."""
+    written only with its ticket's change (none on a stale version), and the ids (the
+    events', their deliveries') are drawn in the order the events were staged. Each event's
+    deliveries read the event's row.
+    Returns the columns to select (each event's id and time, the wake-up) and the CTEs."""
     columns: list[Any] = []
     ctes: list[Any] = []
-    previous = ticket
-    fields = ("ticket_id", *_EVENT_KEYS)
-    for i in range(events):
-        row = [bindparam(f"e{i}_{key}", type_=_EVENTS.c[key].type) for key in fields]
-        written = (
-            insert(_EVENTS).values(dict(zip(fields, row, strict=True)))
-            if previous is None
-            else insert(_EVENTS).from_select(fields, select(*row).select_from(previous))
-        )
+    previous, sent = ticket, None
+    for i, delivered in enumerate(deliveries):
+        row = [bindparam(f"e{i}_{key}", type_=_EVENTS.c[key].type) for key in _EVENT_KEYS]
+        written: Any
+        if previous is None:
+            written = insert(_EVENTS).values(dict(zip(_EVENT_KEYS, row, strict=True)))
+        else:
+            after = select(*row).select_from(previous)
+            if sent is not None:
+                # After the previous event's deliveries too: the senders send one
+                # recipient's messages of a ticket in the order of the deliveries' ids.
+                after = after.where(select(func.count()).select_from(sent).scalar_subquery() >= 0)
+            written = insert(_EVENTS).from_select(_EVENT_KEYS, after)
         event = written.returning(_EVENTS.c.id, _EVENTS.c.created_at).cte(f"event_{i}")
         columns += [
             select(event.c.id).scalar_subquery().label(f"event_{i}_id"),
             select(event.c.created_at).scalar_subquery().label(f"event_{i}_at"),
         ]
         ctes.append(event)
+        sent = _deliveries(i, event) if delivered else None
+        if sent is not None:
+            ctes.append(sent)
         previous = event
+    if any(deliveries):
+        # NOTIFY is delivered at COMMIT, once per transaction (notifications.repository).
+        columns.append(func.pg_notify(WAKE_CHANNEL, "").label("woken"))
     return columns, ctes
+
+
+def _deliveries(i: int, event: Any) -> Any:
+    """The event's delivery rows: notifications.repository.insert_deliveries, as a CTE."""
+    arrays = [bindparam(f"d{i}_{name}", type_=ARRAY(Text)) for name in _TARGET_ARRAYS]
+    targets = (
+        func.unnest(*arrays)
+        .table_valued("channel", "recipient", "locale")
+        .render_derived(name=f"targets_{i}")
+    )
+    rows = select(
+        event.c.id,
+        targets.c.channel,
+        targets.c.recipient,
+        targets.c.locale,
+        literal_column(f"'{DeliveryStatus.pending.value}'"),
+        literal_column("0"),
+    ).select_from(event.join(targets, true()))  # each target with the one event row
+    return (
+        pg_insert(_DELIVERIES)
+        .from_select(("event_id", "channel", "recipient", "locale", "status", "attempts"), rows)
+        .on_conflict_do_nothing(index_elements=("event_id", "channel", "recipient"))
+        .returning(_DELIVERIES.c.id)
+        .cte(f"deliveries_{i}")
+    )
+
+
+_TARGET_ARRAYS = ("channels", "recipients", "locales")
 
 
 def _new_values(state: InstanceState[Ticket]) -> dict[str, Any]:
@@ -182,9 +257,10 @@ def _changed_values(state: InstanceState[Ticket]) -> dict[str, Any] | None:
     return values
 
 
-def _mark_written(session: AsyncSession, state: InstanceState[Ticket], fields: Any) -> None:
+def _mark_written(
+    session: AsyncSession, ticket: Ticket, state: InstanceState[Ticket], fields: Any
+) -> None:
     """Leave the ticket as a flush would: its row's values loaded, no pending change."""
-    ticket = state.obj()
     for relation in _RELATIONSHIP_KEYS:
         if relation in state.committed_state:
             set_committed_value(ticket, relation, state.dict.get(relation))
@@ -201,7 +277,7 @@ def _mark_written(session: AsyncSession, state: InstanceState[Ticket], fields: A
 
 
 def _event_params(i: int, ticket: Ticket, event: TicketEvent) -> dict[str, Any]:
-    params = {f"e{i}_{key}": getattr(event, key) for key in _EVENT_KEYS}
+    params = {f"e{i}_{key}": getattr(event, key) for key in _EVENT_KEYS[1:]}
     params[f"e{i}_ticket_id"] = ticket.id
     if params[f"e{i}_data"] is None:
         params[f"e{i}_data"] = {}

@@ -10,7 +10,7 @@ from ticket_service.errors import Conflict, NotFound
 from ticket_service.events.registry import Audience, entry
 from ticket_service.notifications import repository
 from ticket_service.notifications.models import Delivery, DeliveryStatus
-from ticket_service.notifications.recipients import Concerned, fan_out, reaches_people
+from ticket_service.notifications.recipients import Concerned, Target, fan_out, reaches_people
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.worker.registry import jobs
 
@@ -21,9 +21,19 @@ CARD_TASK = "discord_card"
 
 
 async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) -> None:
-    """Create the deliveries an event calls for in the current transaction; the senders are
-    woken when it commits (events.record.record_event calls this). `ticket` must be loaded
-    with its author, assignee and service."""
+    """Create the deliveries of an event already written, in the current transaction; the
+    senders are woken when it commits. `ticket` must be loaded with its author, assignee
+    and service."""
+    await repository.insert_deliveries(
+        session, event.id, await deliveries_for(session, event, ticket)
+    )
+    await defer_card(session, ticket)
+
+
+async def deliveries_for(session: AsyncSession, event: TicketEvent, ticket: Ticket) -> list[Target]:
+    """Whom an event is told, on which channel (each (channel, recipient) once): for
+    `repository.insert_deliveries`, or written with the event (events.write). Reads the
+    ticket's followers or the admins only when the event's audience has them."""
     spec = entry(event.kind)
     settings = settings_of(session)
     followers = (
@@ -35,12 +45,10 @@ async def on_event(session: AsyncSession, event: TicketEvent, ticket: Ticket) ->
     concerned = Concerned(
         ticket.service, ticket.author, ticket.assignee, followers, event.actor_id, admins
     )
-    targets = fan_out(settings, spec, concerned)
-    await repository.insert_deliveries(session, event.id, targets)
-    await _defer_card(session, ticket)
+    return fan_out(settings, spec, concerned)
 
 
-async def _defer_card(session: AsyncSession, ticket: Ticket) -> None:
+async def defer_card(session: AsyncSession, ticket: Ticket) -> None:
     """Post or edit the ticket's card, in the change's transaction. Several changes in a
     row make one edit: while a card job waits in the queue, another is not queued
     (`queueing_lock`), and the waiting one reads the ticket when it runs. Two card jobs of
