@@ -4,7 +4,10 @@ others (here: a change made by another connection, as another api process would)
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
+from sqlalchemy import event
 
 from tests.factories import open_ticket
 from ticket_service.catalog.cache import ServiceCache
@@ -37,8 +40,8 @@ async def test_another_process_change_is_seen_once_the_entry_expires(app, databa
         clock.now += 4.9  # still trusted: another process's change is not seen yet
         cached = await active_service(session, "general")
         assert cached is not None
-        assert cached.id == first.id
-        assert cached in session  # attached to this session like a loaded row
+        assert cached.service.id == first.service.id
+        assert cached.service in session  # attached to this session like a loaded row
     async with app.state.sessionmaker(info={"catalog_cache": cache}) as session:
         clock.now += 0.1
         assert await active_service(session, "general") is None
@@ -54,3 +57,41 @@ async def test_a_change_through_the_api_is_seen_at_once(client, people):
     assert r.status_code == 200, r.text
     second = await open_ticket(client, people.author.headers, "Вторая")
     assert second["assignee"] == "2001"  # the team's only agent
+
+
+async def test_a_ticket_without_a_policy_reads_no_sla_and_a_new_policy_applies_at_once(
+    app, client, people
+):
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    await open_ticket(client, people.author.headers, "Первая")  # caches `general`
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    plain = await open_ticket(client, people.author.headers, "Без SLA")
+    assert plain["sla"] is None
+    [write] = statements  # the ticket's own statement: no service, no SLA read
+    assert "INSERT INTO tickets" in write
+
+    policy = {"priority": "normal", "first_response_minutes": 30, "resolution_minutes": 240}
+    r = await client.put(
+        "/api/v1/services/general/sla",
+        json={"calendar": "default", "auto_close_days": 7, "policies": [policy]},
+        headers=people.admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    statements.clear()
+    under = await open_ticket(client, people.author.headers, "С SLA")
+    assert under["sla"] is not None
+    assert under["sla"]["resolution_due_at"] is not None
+    assert len(statements) == 3  # the service again (its cache was emptied), its SLA, the write
+    # The next one of another priority, with no policy, again reads nothing but writes.
+    statements.clear()
+    high = await client.post(
+        "/api/v1/tickets",
+        json={"text": "Срочно", "priority": "high"},
+        headers=people.author.headers,
+    )
+    assert high.json()["sla"] is None
+    assert len(statements) == 1

@@ -313,7 +313,9 @@ async def get_service_sla(session: AsyncSession, slug: str) -> ServiceSlaOut:
 
 async def set_service_sla(session: AsyncSession, slug: str, data: ServiceSlaIn) -> ServiceSlaOut:
     """Replace a service's calendar, auto-close days and policies. Tickets opened from now
-    on use them; open tickets keep the targets and due dates they were given."""
+    on use them (in other api processes within CATALOG_CACHE_SECONDS, for a priority that
+    had no policy: catalog.cache); open tickets keep the targets and due dates they were
+    given."""
     service = await repository.service_by_slug(session, slug, for_update=True)
     if service is None:
         raise ServiceNotFound(details={"service": slug})

@@ -29,11 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased, joinedload
 
 from ticket_service.assignment.models import TeamMember
-from ticket_service.catalog.cache import cache_of
+from ticket_service.catalog.cache import Offer, cache_of
 from ticket_service.catalog.models import Service
 from ticket_service.events.registry import STAFF_ONLY_KINDS
 from ticket_service.kit.pagination import KeyPart, Kind, Nullable
 from ticket_service.ratings.models import TicketRating
+from ticket_service.sla.models import SlaPolicy
 from ticket_service.sla.repository import SLA_FILTERS
 from ticket_service.tickets import search
 from ticket_service.tickets.access import Viewer, following, staff_clause
@@ -432,14 +433,25 @@ async def events_of(
     return [(event, discord_id) for event, discord_id in (await session.execute(stmt)).all()]
 
 
-async def active_service(session: AsyncSession, slug: str) -> Service | None:
-    """The active service by slug: from this process's catalog cache when it has it."""
+async def active_service(session: AsyncSession, slug: str) -> Offer | None:
+    """The active service by slug and the priorities its SLA covers: from this process's
+    catalog cache when it has them."""
     cache = cache_of(session)
-    if cache is not None and (service := cache.lookup(session, slug)) is not None:
-        return service
+    if cache is not None and (offer := cache.lookup(session, slug)) is not None:
+        return offer
     read_at = cache.clock() if cache is not None else 0.0
-    stmt = select(Service).where(Service.slug == slug, Service.is_active.is_(True))
-    service = (await session.execute(stmt)).scalar_one_or_none()
-    if cache is not None and service is not None:
-        cache.remember(service, read_at)
-    return service
+    row = (await session.execute(_ACTIVE_SERVICE, {"slug": slug})).one_or_none()
+    if row is None:
+        return None
+    found = Offer(row[0], frozenset(row[1] or ()))
+    if cache is not None:
+        cache.remember(found, read_at)
+    return found
+
+
+_ACTIVE_SERVICE = select(
+    Service,
+    select(func.array_agg(SlaPolicy.priority))
+    .where(SlaPolicy.service_id == Service.id, SlaPolicy.active.is_(True))
+    .scalar_subquery(),
+).where(Service.slug == bindparam("slug"), Service.is_active.is_(True))

@@ -54,9 +54,10 @@ async def open_ticket(
 ) -> Ticket:
     """Open a ticket; `source_url`: the message it was made from (Discord's context menu)."""
     slug = data.service or DEFAULT_SERVICE_SLUG
-    service = await repository.active_service(session, slug)
-    if service is None:
+    offer = await repository.active_service(session, slug)
+    if offer is None:
         raise UnknownService(f"There is no active service {slug!r}", details={"service": slug})
+    service = offer.service
     ticket = Ticket(
         id=uuid.uuid4(),
         title=data.title or title_from_text(data.text),
@@ -73,7 +74,8 @@ async def open_ticket(
     set_committed_value(ticket, "assignee", None)
     set_committed_value(ticket, "rating", None)
     session.add(ticket)
-    await sla.on_open(session, ticket)  # its policy and due dates, written with the INSERT
+    if ticket.priority in offer.sla_priorities:
+        await sla.on_open(session, ticket)  # its policy and due dates, written with the INSERT
     # Automatic assignment (per the service's mode) picks under the service's lock; an
     # unassigned ticket's `opened` event tells the team channel nobody was available.
     assignee, unassigned_reason = await assignment.pick_on_open(session, service)
