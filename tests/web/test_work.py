@@ -260,6 +260,33 @@ async def test_queue_views_with_their_counts(
     assert len(api.json()["items"]) == 3
 
 
+async def test_the_counts_move_with_the_next_page_load(
+    browser: httpx.AsyncClient, web_app: FastAPI, client_for_api: httpx.AsyncClient
+) -> None:
+    # The counts are read with the page, never from a copy kept aside: a ticket opened,
+    # claimed or closed moves them on the very next load.
+    await _agent_on_general(web_app)
+    employee = await auth_headers(web_app, "1002")
+    await open_ticket(client_for_api, employee, "Старая заявка")
+    await demo_sign_in(browser, "agent")
+
+    async def counts() -> dict[str, int]:
+        page = (await browser.get("/queue")).text
+        found = {view: int(n) for view, n in COUNT.findall(page)}
+        return {v: found[v] for v in ("my_services", "unassigned", "mine", "all")}
+
+    assert await counts() == {"my_services": 1, "unassigned": 1, "mine": 0, "all": 1}
+    made = await open_ticket(client_for_api, employee, "Новая заявка")
+    assert await counts() == {"my_services": 2, "unassigned": 2, "mine": 0, "all": 2}
+    ticket = f"/tickets/{made['guid_ticket']}"
+    claimed = await post_form(browser, ticket, ticket + "/claim", {})
+    assert claimed.status_code == 303
+    assert await counts() == {"my_services": 2, "unassigned": 1, "mine": 1, "all": 2}
+    closed = await post_form(browser, ticket, ticket + "/status", {"status": "closed_success"})
+    assert closed.status_code == 303
+    assert await counts() == {"my_services": 1, "unassigned": 1, "mine": 0, "all": 2}
+
+
 async def test_admin_builds_a_team_and_sets_the_assignment_mode(
     browser: httpx.AsyncClient, web_app: FastAPI, client_for_api: httpx.AsyncClient
 ) -> None:
