@@ -41,6 +41,13 @@ def _words(column: str, weight: str) -> str:
 _ACTIVE = text("status IN (" + ", ".join(repr(s.value) for s in Status if not s.is_closed) + ")")
 
 
+# The columns of `tickets` the visibility rule (`tickets.repository.visible_to`, with
+# `tickets.access.staff_clause`) reads: the author, the assignee, the service (its team)
+# and the id (who follows it). `tests/web/test_work.py` holds the queue's counts to
+# index-only plans, so a rule that reads another column fails there first.
+VISIBILITY_COLUMNS = ("author_id", "assignee_id", "service_id", "id")
+
+
 class Ticket(Timestamped, Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -49,7 +56,14 @@ class Ticket(Timestamped, Base):
         # Lists are newest first by `number` (keyset pagination), alone or under one filter.
         Index("ix_tickets_author_number", "author_id", "number"),
         Index("ix_tickets_status_number", "status", "number"),
-        Index("ix_tickets_service_number", "service_id", "number"),
+        # Also the queue's "all" count: with the columns the visibility rule reads, its
+        # capped count is an index-only scan, not a walk of the table's heap.
+        Index(
+            "ix_tickets_service_number",
+            "service_id",
+            "number",
+            postgresql_include=[c for c in VISIBILITY_COLUMNS if c != "service_id"],
+        ),
         Index("ix_tickets_assignee_number", "assignee_id", "number"),
         Index("ix_tickets_created_at", "created_at"),
         # SLA (sla/): the scanner and the `sla=` filters and `sort=due` read these ranges.
@@ -76,13 +90,24 @@ class Ticket(Timestamped, Base):
         # so a view's page and its capped count read a few index entries, not every
         # closed ticket of a service (or every ticket without a due instant).
         Index("ix_tickets_active_due", "resolution_due_at", "number", postgresql_where=_ACTIVE),
-        Index("ix_tickets_active_service", "service_id", "number", postgresql_where=_ACTIVE),
+        # The two biggest capped counts ("my services", "unassigned") are answered from
+        # these two alone (index-only scans): they carry every column the visibility rule
+        # reads (VISIBILITY_COLUMNS), so a count of 1,000 reads ~13 index pages instead of
+        # the ~450 heap pages its tickets live on (migration 0016_queuepage).
+        Index(
+            "ix_tickets_active_service",
+            "service_id",
+            "number",
+            postgresql_where=_ACTIVE,
+            postgresql_include=[c for c in VISIBILITY_COLUMNS if c != "service_id"],
+        ),
         # The queue's "unassigned" count: a fifth of the active tickets, scattered through
         # the table; without it the capped count read 5,000 rows to find 1,000 (3.7 ms).
         Index(
             "ix_tickets_active_unassigned",
             "number",
             postgresql_where=text(f"assignee_id IS NULL AND {_ACTIVE.text}"),
+            postgresql_include=list(VISIBILITY_COLUMNS),
         ),
         Index(
             "ix_tickets_sla_breached_at",
