@@ -60,6 +60,8 @@ _SCALAR_DEFAULTS = {
     for key, column in _TICKET_COLUMNS.items()
     if column.default is not None and column.default.is_scalar
 }
+# What an UPDATE sets besides the changed columns.
+_SET_BY_UPDATE = ("version", "updated_at")
 # The relationships a change may touch without a flush: the assignee, through its key.
 _RELATIONSHIP_KEYS = {"assignee": "assignee_id"}
 _EVENT_KEYS = ("ticket_id", "kind", "actor_id", "from_status", "to_status", "guid_action", "data")
@@ -144,10 +146,11 @@ def _statement(new: bool, keys: tuple[str, ...], deliveries: tuple[bool, ...]) -
             .where(_TICKETS.c.version == version)
             .values({**values, "version": version + 1, "updated_at": func.now()})
         )
-    ticket = written.returning(*_TICKET_COLUMNS.values()).cte("ticket")
-    returned: list[Any] = [
-        ticket.c[column.name].label(key) for key, column in _TICKET_COLUMNS.items()
-    ]
+    # A new ticket comes back whole (the number, the defaults); a change brings back what it
+    # wrote and what the server set, as a flush's RETURNING does.
+    back = _TICKET_COLUMNS if new else {k: _TICKET_COLUMNS[k] for k in (*keys, *_SET_BY_UPDATE)}
+    ticket = written.returning(*back.values()).cte("ticket")
+    returned: list[Any] = [ticket.c[column.name].label(key) for key, column in back.items()]
     columns, ctes = _event_chain(deliveries, ticket)
     return select(*returned, *columns).select_from(ticket).add_cte(ticket, *ctes)
 
@@ -252,8 +255,8 @@ def _changed_values(state: InstanceState[Ticket]) -> dict[str, Any] | None:
             values[_RELATIONSHIP_KEYS[key]] = related.id if related is not None else None
         else:
             return None
-    if "version" in values:
-        return None  # set by hand: not ours to bump
+    if values.keys() & _SET_BY_UPDATE:
+        return None  # set by hand: the flush writes what was set
     return values
 
 
@@ -264,7 +267,7 @@ def _mark_written(
     for relation in _RELATIONSHIP_KEYS:
         if relation in state.committed_state:
             set_committed_value(ticket, relation, state.dict.get(relation))
-    for key in _TICKET_COLUMNS:
+    for key in fields.keys() & _TICKET_COLUMNS.keys():
         set_committed_value(ticket, key, fields[key])
     if state.pending:
         session.expunge(ticket)
