@@ -25,33 +25,26 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Table,
-    Text,
     bindparam,
     func,
     insert,
     inspect,
-    literal_column,
     select,
-    true,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstanceState, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from ticket_service.notifications.models import Delivery, DeliveryStatus
 from ticket_service.notifications.recipients import Target
-from ticket_service.notifications.repository import WAKE_CHANNEL
+from ticket_service.notifications.repository import new_deliveries, target_params, wake
 from ticket_service.tickets.models import Ticket, TicketEvent
 
 # The tables, not the entities: a statement on a table is plain Core, without the ORM's
 # bulk-write handling.
 _TICKETS = cast(Table, Ticket.__table__)
 _EVENTS = cast(Table, TicketEvent.__table__)
-_DELIVERIES = cast(Table, Delivery.__table__)
 # Attribute key -> column, for every mapped column of a ticket (all come back from a write).
 _TICKET_COLUMNS = {prop.key: prop.columns[0] for prop in inspect(Ticket).column_attrs}
 # What a flush puts in a column the ticket left unset (status, priority, counters).
@@ -86,9 +79,7 @@ class Change:
         for i, (event, sent_to) in enumerate(zip(self.events, targets, strict=True)):
             params.update(_event_params(i, ticket, event))
             if sent_to:
-                params[f"d{i}_channels"] = [t.channel.value for t in sent_to]
-                params[f"d{i}_recipients"] = [t.recipient for t in sent_to]
-                params[f"d{i}_locales"] = [t.locale for t in sent_to]
+                params.update(target_params(f"d{i}_", sent_to))
         deliveries = tuple(bool(sent_to) for sent_to in targets)
         if self.changed:
             if state.persistent:
@@ -190,42 +181,18 @@ def _event_chain(deliveries: tuple[bool, ...], ticket: Any) -> tuple[list[Any], 
             select(event.c.created_at).scalar_subquery().label(f"event_{i}_at"),
         ]
         ctes.append(event)
-        sent = _deliveries(i, event) if delivered else None
+        sent = (
+            new_deliveries(event.c.id, event, f"d{i}_").cte(f"deliveries_{i}")
+            if delivered
+            else None
+        )
         if sent is not None:
             ctes.append(sent)
         previous = event
     if any(deliveries):
         # NOTIFY is delivered at COMMIT, once per transaction (notifications.repository).
-        columns.append(func.pg_notify(WAKE_CHANNEL, "").label("woken"))
+        columns.append(wake().label("woken"))
     return columns, ctes
-
-
-def _deliveries(i: int, event: Any) -> Any:
-    """The event's delivery rows: notifications.repository.insert_deliveries, as a CTE."""
-    arrays = [bindparam(f"d{i}_{name}", type_=ARRAY(Text)) for name in _TARGET_ARRAYS]
-    targets = (
-        func.unnest(*arrays)
-        .table_valued("channel", "recipient", "locale")
-        .render_derived(name=f"targets_{i}")
-    )
-    rows = select(
-        event.c.id,
-        targets.c.channel,
-        targets.c.recipient,
-        targets.c.locale,
-        literal_column(f"'{DeliveryStatus.pending.value}'"),
-        literal_column("0"),
-    ).select_from(event.join(targets, true()))  # each target with the one event row
-    return (
-        pg_insert(_DELIVERIES)
-        .from_select(("event_id", "channel", "recipient", "locale", "status", "attempts"), rows)
-        .on_conflict_do_nothing(index_elements=("event_id", "channel", "recipient"))
-        .returning(_DELIVERIES.c.id)
-        .cte(f"deliveries_{i}")
-    )
-
-
-_TARGET_ARRAYS = ("channels", "recipients", "locales")
 
 
 def _new_values(state: InstanceState[Ticket]) -> dict[str, Any]:

@@ -1,11 +1,26 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    FromClause,
+    Table,
+    Text,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ticket_service.assignment.models import Follower
@@ -23,25 +38,60 @@ _CLOSED = ", ".join(f"'{s.value}'" for s in Status if s.is_closed)
 # is delivered at its COMMIT, once per transaction however many times it was called: a
 # sender never wakes before the rows it is woken for are visible, nor for a rollback.
 WAKE_CHANNEL = "ticket_deliveries"
-_WAKE = f"pg_notify('{WAKE_CHANNEL}', '')"
+
+
+def wake() -> ColumnElement[Any]:
+    """`pg_notify` of the senders' channel, for a statement of the change's transaction."""
+    return func.pg_notify(WAKE_CHANNEL, "")
+
+
+_DELIVERIES = cast(Table, Delivery.__table__)
+_TARGET_ARRAYS = ("channels", "recipients", "locales")
+
+
+def new_deliveries(event_id: ColumnElement[int], event: FromClause | None, prefix: str) -> Any:
+    """The INSERT of one event's pending delivery rows, RETURNING their ids; ones that
+    already exist (same key) are left alone. The event's id is `event_id` (read from
+    `event`, a CTE of the same statement, when given); the targets are bound as three
+    arrays, `target_params(prefix, …)`. The one definition of a new delivery, for
+    `insert_deliveries` and for a change's own statement (events.write)."""
+    arrays = [bindparam(f"{prefix}{name}", type_=ARRAY(Text)) for name in _TARGET_ARRAYS]
+    targets = (
+        func.unnest(*arrays)
+        .table_valued("channel", "recipient", "locale")
+        .render_derived(name=f"{prefix}targets")
+    )
+    source = event.join(targets, true()) if event is not None else targets
+    rows = select(
+        event_id,
+        targets.c.channel,
+        targets.c.recipient,
+        targets.c.locale,
+        literal_column(f"'{DeliveryStatus.pending.value}'"),
+        literal_column("0"),
+    ).select_from(source)
+    return (
+        pg_insert(_DELIVERIES)
+        .from_select(("event_id", "channel", "recipient", "locale", "status", "attempts"), rows)
+        .on_conflict_do_nothing(index_elements=("event_id", "channel", "recipient"))
+        .returning(_DELIVERIES.c.id)
+    )
+
+
+def target_params(prefix: str, targets: Sequence[Target]) -> dict[str, list[str | None]]:
+    """The bind parameters of `new_deliveries(…, prefix)` for `targets`."""
+    return {
+        f"{prefix}channels": [t.channel.value for t in targets],
+        f"{prefix}recipients": [t.recipient for t in targets],
+        f"{prefix}locales": [t.locale for t in targets],
+    }
+
 
 # The delivery rows are the queue (a transactional outbox): inserted and the senders woken
 # by one statement of the change's transaction, no job per delivery.
-_INSERT_AND_WAKE = text(
-    f"""
-    WITH inserted AS (
-        INSERT INTO notification_deliveries
-            (event_id, channel, recipient, locale, status, attempts)
-        SELECT :event_id, t.channel, t.recipient, t.locale, '{DeliveryStatus.pending.value}', 0
-        FROM unnest(CAST(:channels AS text[]), CAST(:recipients AS text[]),
-                    CAST(:locales AS text[])) AS t (channel, recipient, locale)
-        ON CONFLICT (event_id, channel, recipient) DO NOTHING
-        RETURNING id
-    )
-    SELECT id, {_WAKE} FROM inserted
-    """  # noqa: S608 - constants of this module, no input
-)
-_WAKE_ONLY = text(f"SELECT {_WAKE}")
+_INSERTED = new_deliveries(bindparam("event_id", type_=BigInteger), None, "").cte("inserted")
+_INSERT_AND_WAKE = select(_INSERTED.c.id, wake()).select_from(_INSERTED)
+_WAKE_ONLY = select(wake())
 
 
 async def insert_deliveries(
@@ -51,15 +101,8 @@ async def insert_deliveries(
     the senders at COMMIT; ones that already exist (same key) are left alone."""
     if not targets:
         return []
-    rows = await session.execute(
-        _INSERT_AND_WAKE,
-        {
-            "event_id": event_id,
-            "channels": [t.channel.value for t in targets],
-            "recipients": [t.recipient for t in targets],
-            "locales": [t.locale for t in targets],
-        },
-    )
+    params = {"event_id": event_id, **target_params("", targets)}
+    rows = await session.execute(_INSERT_AND_WAKE, params)
     return [row[0] for row in rows]
 
 
