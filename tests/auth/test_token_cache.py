@@ -13,10 +13,10 @@ import httpx
 import psycopg
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from tests.conftest import make_settings
 from tests.factories import token_for
+from tests.statements import watch_sql
 from ticket_service.main import create_app
 from ticket_service.users.models import Role
 
@@ -42,16 +42,6 @@ async def until(predicate: Any, seconds: float = 3.0) -> float:
     return time.monotonic() - started
 
 
-def count_sql(app: FastAPI) -> list[str]:
-    statements: list[str] = []
-    event.listen(
-        app.state.engine.sync_engine,
-        "before_cursor_execute",
-        lambda conn, cursor, statement, *args: statements.append(statement),
-    )
-    return statements
-
-
 async def subscribed(app: FastAPI) -> None:
     async def usable() -> bool:
         return bool(app.state.token_cache.usable)
@@ -69,7 +59,7 @@ async def test_a_known_token_is_checked_without_the_database(database_url, redis
         await subscribed(app)
         token = await token_for(app, "5001")
         assert (await client.get("/api/v1/me", headers=bearer(token))).status_code == 200
-        sql = count_sql(app)
+        sql = watch_sql(app)
         me = await client.get("/api/v1/me", headers=bearer(token))
         assert me.status_code == 200
         assert me.json()["discord_id"] == "5001"
@@ -91,7 +81,7 @@ async def test_logout_in_one_process_is_refused_at_once_in_another(
         await subscribed(app2)
         token = await token_for(app1, "5002")
         assert (await two.get("/api/v1/me", headers=bearer(token))).status_code == 200
-        sql = count_sql(app2)
+        sql = watch_sql(app2)
         assert (await two.get("/api/v1/me", headers=bearer(token))).status_code == 200
         assert sql == []  # process two trusts its cache now
 

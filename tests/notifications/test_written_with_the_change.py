@@ -3,16 +3,17 @@ senders hear of them at COMMIT, as when they were a statement of their own."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import event
-
 from tests.factories import open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
 from tests.notifications.receivers import bodies, change, person, receive
+from tests.statements import watch_sql
 from ticket_service.users.models import Role
 
 HOOK = "/hook"
+
+
+def writes(statements: list[str]) -> list[str]:
+    return [s for s in statements if "INSERT" in s or "UPDATE" in s]
 
 
 async def test_a_change_its_events_and_their_deliveries_are_one_statement(
@@ -22,22 +23,16 @@ async def test_a_change_its_events_and_their_deliveries_are_one_statement(
     app, client, settings = await build(webhook_urls=[url], webhook_secret="s")
     author = await person(app, database_url, "1001")
     agent = await person(app, database_url, "2001", Role.agent)
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "INSERT" in statement or "UPDATE" in statement:
-            statements.append(statement)
-
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    sql = watch_sql(app)
     ticket = await open_ticket(client, author)
-    [opened] = statements
+    [opened] = writes(sql)
     assert "INSERT INTO notification_deliveries" in opened
     assert "pg_notify" in opened
 
-    statements.clear()
+    sql.clear()
     taken = await change(client, agent, ticket["guid_ticket"], "processing")
     assert taken.status_code == 200, taken.text
-    [took] = statements
+    [took] = writes(sql)
     assert took.count("INSERT INTO notification_deliveries") == 2  # assigned, status_changed
 
     # The deliveries' ids follow their events' (the senders keep that order per recipient).

@@ -4,12 +4,10 @@ others (here: a change made by another connection, as another api process would)
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
-from sqlalchemy import event
 
 from tests.factories import open_ticket
+from tests.statements import watch_sql
 from ticket_service.catalog.cache import ServiceCache
 from ticket_service.tickets.repository import active_service
 
@@ -62,13 +60,8 @@ async def test_a_change_through_the_api_is_seen_at_once(client, people):
 async def test_a_ticket_without_a_policy_reads_no_sla_and_a_new_policy_applies_at_once(
     app, client, people
 ):
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
     await open_ticket(client, people.author.headers, "Первая")  # caches `general`
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    statements = watch_sql(app)
     plain = await open_ticket(client, people.author.headers, "Без SLA")
     assert plain["sla"] is None
     [write] = statements  # the ticket's own statement: no service, no SLA read

@@ -3,24 +3,12 @@ what the history shows, in order, with the ticket's row as PostgreSQL has it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event
 
+from tests.statements import watch_sql
 from tests.tickets.conftest import People
 from tests.tickets.helpers import change_v1, events
-
-
-def watch_sql(app: FastAPI) -> list[str]:
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
-    return statements
 
 
 def writes(statements: list[str]) -> list[str]:

@@ -1,0 +1,20 @@
+"""The SQL an app sends from now on: for tests that count round trips or read a statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import event
+
+
+def watch_sql(app: FastAPI) -> list[str]:
+    """Every statement the app's engine executes after this call, in order (the list
+    grows as they run; `clear()` it to start a new count)."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    return statements
