@@ -18,3 +18,8 @@ def watch_sql(app: FastAPI) -> list[str]:
 
     event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
     return statements
+
+
+def writes(statements: list[str]) -> list[str]:
+    """Those of `statements` that write (an INSERT or UPDATE anywhere in them, CTEs too)."""
+    return [s for s in statements if "INSERT" in s or "UPDATE" in s]

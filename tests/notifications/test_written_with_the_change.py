@@ -6,14 +6,10 @@ from __future__ import annotations
 from tests.factories import open_ticket
 from tests.notifications.conftest import deliveries, run_worker_until_idle
 from tests.notifications.receivers import bodies, change, person, receive
-from tests.statements import watch_sql
+from tests.statements import watch_sql, writes
 from ticket_service.users.models import Role
 
 HOOK = "/hook"
-
-
-def writes(statements: list[str]) -> list[str]:
-    return [s for s in statements if "INSERT" in s or "UPDATE" in s]
 
 
 async def test_a_change_its_events_and_their_deliveries_are_one_statement(

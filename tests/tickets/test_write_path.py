@@ -6,13 +6,9 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from tests.statements import watch_sql
+from tests.statements import watch_sql, writes
 from tests.tickets.conftest import People
 from tests.tickets.helpers import change_v1, events
-
-
-def writes(statements: list[str]) -> list[str]:
-    return [s for s in statements if "INSERT" in s or "UPDATE" in s]
 
 
 async def test_a_new_ticket_and_its_opened_event_are_one_statement(
