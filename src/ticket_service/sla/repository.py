@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.catalog.models import Service
+from ticket_service.db import revive
 from ticket_service.sla.models import CalendarRow, SlaPolicy
 from ticket_service.tickets.models import Ticket
 
@@ -110,12 +111,12 @@ async def context_of(
     params = {"service_id": service_id, "priority": priority}
     row = (await session.execute(stmt, params)).one()._mapping
     calendar = (
-        CalendarRow(**{key: row[label] for label, key in _CALENDAR_FIELDS})
+        revive(CalendarRow, {key: row[label] for label, key in _CALENDAR_FIELDS})
         if row["calendar_id"] is not None
         else None
     )
     policy = (
-        SlaPolicy(**{key: row[label] for label, key in _POLICY_FIELDS})
+        revive(SlaPolicy, {key: row[label] for label, key in _POLICY_FIELDS})
         if row["policy_id"] is not None
         else None
     )
