@@ -4,6 +4,7 @@ that must speak real HTTP to it (a client of the original service, a SIGTERM).""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -39,15 +40,21 @@ def api_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 @contextmanager
 def running_api(
-    env: dict[str, str], workdir: Path, port: int | None = None
+    env: dict[str, str], workdir: Path, port: int | None = None, workers: int = 1
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """Start the api on `port` (a free one if None), wait until /health/ready answers, kill
-    it at the end. `workdir` is its cwd (so no developer's .env is read) and holds api.log."""
+    """Start the api on `port` (a free one if None) with `workers` processes, wait until
+    /health/ready answers, kill it (and its workers) at the end. `workdir` is its cwd (so no
+    developer's .env is read) and holds api.log."""
     port = port or free_port()
     log_path = workdir / "api.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [CLI, "api", "--port", str(port)], env=env, cwd=workdir, stdout=log, stderr=log
+            [CLI, "api", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            cwd=workdir,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # one process group: the workers go with it
         )
         try:
             deadline = time.monotonic() + STARTUP_SECONDS
@@ -63,7 +70,7 @@ def running_api(
             yield proc, port
         finally:
             if proc.poll() is None:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
 

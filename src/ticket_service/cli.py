@@ -109,18 +109,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         # "killed by SIGTERM" (exit 143); this one exits 0.
         signal.signal(signal.SIGTERM, _exit_cleanly)
 
-        uvicorn.run(
+        app, options = (
             "ticket_service.main:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            loop="uvloop",
-            http="httptools",
-            proxy_headers=True,
-            timeout_graceful_shutdown=20,
-            log_config=None,  # keep our structured logging
+            dict(
+                factory=True,
+                host=args.host,
+                port=args.port,
+                loop="uvloop",
+                http="httptools",
+                proxy_headers=True,
+                timeout_graceful_shutdown=20,
+                log_config=None,  # keep our structured logging
+            ),
         )
+        if args.workers > 1:
+            from ticket_service.ops.api_workers import serve
+
+            # A listening socket per worker, so connections spread evenly over them.
+            serve(uvicorn.Config(app, workers=args.workers, **options))
+        else:
+            uvicorn.run(app, **options)
     elif command == "worker":
         import uvloop  # comes with uvicorn[standard]; the api runs on it too
 
