@@ -192,3 +192,34 @@ async def test_nothing_configured_means_no_deliveries_and_no_jobs(build, databas
     assert len(events.json()["items"]) == 4  # the changes (a take assigns) happened ...
     assert deliveries(database_url) == []  # ... and nobody was to be told
     assert deliver_jobs(database_url) == []
+
+
+async def test_a_change_of_an_existing_ticket_follows_its_service_override_at_once(
+    build, database_url, httpserver
+):
+    # The override is read with each change: removing it applies to the very next change
+    # of a ticket opened under it.
+    global_slack, it_slack = receive(httpserver, "/slack/global"), receive(httpserver, "/slack/it")
+    app, client, settings = await build(slack_webhook_url=global_slack)
+    admin = await person(app, database_url, "3001", Role.admin)
+    await add_service(client, admin, "it", "IT", slack_webhook_url=it_slack)
+    author = await person(app, database_url, "1001")
+    ticket = await open_ticket(client, author, service="it")
+    status = f"/api/v1/tickets/{ticket['guid_ticket']}/status"
+    withdrawn = await client.post(status, json={"status": "closed_fail"}, headers=author)
+    assert withdrawn.status_code == 200, withdrawn.text
+    await run_worker_until_idle(settings)
+    assert len(posts(httpserver, "/slack/it")) == 2  # opened, withdrawn
+
+    removed = await client.patch(
+        "/api/v1/services/it", json={"slack_webhook_url": None}, headers=admin
+    )
+    assert removed.status_code == 200, removed.text
+    reopened = await client.post(status, json={"status": "open"}, headers=author)
+    assert reopened.status_code == 200, reopened.text
+    assert reopened.json()["service"] == "it"
+    await run_worker_until_idle(settings)
+
+    assert len(posts(httpserver, "/slack/it")) == 2
+    assert len(posts(httpserver, "/slack/global")) == 1
+    assert all_sent_once(deliveries(database_url))
