@@ -385,6 +385,9 @@ class Result:
     errors: int
     # CPU time each kind of process spent per request during the run (cpu_snapshot).
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    # PostgreSQL's own work during the run (background_work): it takes a core's share
+    # from the requests, so it explains a tail that the code does not.
+    background: dict[str, int] = field(default_factory=dict)
 
 
 def run_wrk(
@@ -618,6 +621,44 @@ def cpu_snapshot(roots: dict[str, int], tmp: Path, redis_url: str) -> dict[int, 
     return out
 
 
+def background_work(database_url: str) -> Counter[str]:
+    """What PostgreSQL has done by itself so far: finished autovacuum and autoanalyze runs
+    per table, checkpoints; plus one for each autovacuum running right now."""
+    import psycopg
+
+    work: Counter[str] = Counter()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for table, vacuums, analyzes in conn.execute(
+            "SELECT relname, autovacuum_count, autoanalyze_count FROM pg_stat_user_tables"
+        ):
+            work[f"autovacuum {table}"] += vacuums
+            work[f"autoanalyze {table}"] += analyzes
+        for (query,) in conn.execute(
+            "SELECT query FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+        ):
+            # e.g. "running VACUUM public.tickets"
+            work["running " + str(query).removeprefix("autovacuum: ")] += 1
+        try:  # PostgreSQL 17 and later
+            row = conn.execute(
+                "SELECT num_timed + num_requested FROM pg_stat_checkpointer"
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            row = conn.execute(
+                "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+            ).fetchone()
+        work["checkpoint"] = int(row[0]) if row else 0
+    return work
+
+
+def work_during(began: Counter[str], ended: Counter[str]) -> Counter[str]:
+    """The runs that finished between two `background_work`s, and those running at either."""
+    running = Counter({k: n for k, n in began.items() if k.startswith("running ")})
+    running |= Counter({k: n for k, n in ended.items() if k.startswith("running ")})
+    finished = Counter({k: n for k, n in ended.items() if not k.startswith("running ")})
+    finished.subtract(began)
+    return +finished + running
+
+
 def cpu_spent(
     before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
 ) -> dict[str, float]:
@@ -802,7 +843,9 @@ def main() -> int:
                 quiesce(database_url)
             reset_pool(database_url, pool)
             before = cpu_snapshot(roots, tmp, redis_url)
+            began = background_work(database_url)
             m = measure(loadgen, base, op, conns, duration, pool, pool_file, tokens, env)
+            during = work_during(began, background_work(database_url))
             quiesce(database_url)
             after = cpu_snapshot(roots, tmp, redis_url)
             per_request = 1000 / max(1, m["requests"])
@@ -816,10 +859,13 @@ def main() -> int:
                 m["p99_ms"],
                 m["errors"],
                 {k: spent * per_request for k, spent in cpu_spent(before, after).items()},
+                dict(during),
             )
+            aside = ", ".join(f"{k} ×{n}" for k, n in sorted(during.items()))
             say(
                 f"{target:15} {op:12} c={conns:<4} {r.rps:8.0f} rps  p50 {r.p50_ms:7.1f} ms  "
                 f"p99 {r.p99_ms:7.1f} ms  errors {r.errors}"
+                + (f"  (PostgreSQL: {aside})" if aside else "")
             )
             return r
 
