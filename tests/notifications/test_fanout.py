@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -119,14 +120,28 @@ async def test_a_service_with_its_own_slack_and_discord_uses_them_instead(
     assert all_sent_once(deliveries(database_url))
 
 
-async def test_removing_a_service_override_falls_back_to_the_global_webhook(
-    build, database_url, httpserver
-):
+class Overridden(NamedTuple):
+    """A global Slack webhook, and service `it` with one of its own."""
+
+    client: Any
+    settings: Any
+    admin: dict[str, str]
+    author: dict[str, str]
+
+
+@pytest.fixture
+async def overridden(build, database_url, httpserver) -> Overridden:
     global_slack, it_slack = receive(httpserver, "/slack/global"), receive(httpserver, "/slack/it")
     app, client, settings = await build(slack_webhook_url=global_slack)
     admin = await person(app, database_url, "3001", Role.admin)
     await add_service(client, admin, "it", "IT", slack_webhook_url=it_slack)
-    author = await person(app, database_url, "1001")
+    return Overridden(client, settings, admin, await person(app, database_url, "1001"))
+
+
+async def test_removing_a_service_override_falls_back_to_the_global_webhook(
+    overridden, database_url, httpserver
+):
+    client, settings, admin, author = overridden
     await open_ticket(client, author, service="it")
     await run_worker_until_idle(settings)
 
@@ -195,15 +210,11 @@ async def test_nothing_configured_means_no_deliveries_and_no_jobs(build, databas
 
 
 async def test_a_change_of_an_existing_ticket_follows_its_service_override_at_once(
-    build, database_url, httpserver
+    overridden, database_url, httpserver
 ):
     # The override is read with each change: removing it applies to the very next change
     # of a ticket opened under it.
-    global_slack, it_slack = receive(httpserver, "/slack/global"), receive(httpserver, "/slack/it")
-    app, client, settings = await build(slack_webhook_url=global_slack)
-    admin = await person(app, database_url, "3001", Role.admin)
-    await add_service(client, admin, "it", "IT", slack_webhook_url=it_slack)
-    author = await person(app, database_url, "1001")
+    client, settings, admin, author = overridden
     ticket = await open_ticket(client, author, service="it")
     status = f"/api/v1/tickets/{ticket['guid_ticket']}/status"
     withdrawn = await client.post(status, json={"status": "closed_fail"}, headers=author)
