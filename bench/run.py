@@ -44,6 +44,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -388,6 +389,9 @@ class Result:
     # PostgreSQL's own work during the run (background_work): it takes a core's share
     # from the requests, so it explains a tail that the code does not.
     background: dict[str, int] = field(default_factory=dict)
+    # The load's connections held by each server process halfway through, most first: a
+    # worker holding more waits longer per request (they share the CPU evenly).
+    split: list[int] = field(default_factory=list)
 
 
 def run_wrk(
@@ -650,6 +654,24 @@ def background_work(database_url: str) -> Counter[str]:
     return work
 
 
+def connections_by_worker(root_pid: int, port: int) -> list[int]:
+    """Established connections to `port` held by each process under `root_pid`, most first."""
+    import psutil
+
+    counts = []
+    with suppress(psutil.Error):
+        for proc in psutil.Process(root_pid).children(recursive=True):
+            with suppress(psutil.Error):
+                held = sum(
+                    1
+                    for conn in proc.net_connections(kind="tcp")
+                    if conn.status == psutil.CONN_ESTABLISHED and conn.laddr.port == port
+                )
+                if held:
+                    counts.append(held)
+    return sorted(counts, reverse=True)
+
+
 def work_during(began: Counter[str], ended: Counter[str]) -> Counter[str]:
     """The runs that finished between two `background_work`s, and those running at either."""
     running = Counter({k: n for k, n in began.items() if k.startswith("running ")})
@@ -844,7 +866,15 @@ def main() -> int:
             reset_pool(database_url, pool)
             before = cpu_snapshot(roots, tmp, redis_url)
             began = background_work(database_url)
+            split: list[int] = []
+            server = roots["bare" if target == "bare" else "api"]
+            halfway = threading.Timer(
+                duration / 2,
+                lambda: split.extend(connections_by_worker(server, urlsplit(base).port or 80)),
+            )
+            halfway.start()
             m = measure(loadgen, base, op, conns, duration, pool, pool_file, tokens, env)
+            halfway.join()
             during = work_during(began, background_work(database_url))
             quiesce(database_url)
             after = cpu_snapshot(roots, tmp, redis_url)
@@ -860,11 +890,12 @@ def main() -> int:
                 m["errors"],
                 {k: spent * per_request for k, spent in cpu_spent(before, after).items()},
                 dict(during),
+                split,
             )
             aside = ", ".join(f"{k} ×{n}" for k, n in sorted(during.items()))
             say(
                 f"{target:15} {op:12} c={conns:<4} {r.rps:8.0f} rps  p50 {r.p50_ms:7.1f} ms  "
-                f"p99 {r.p99_ms:7.1f} ms  errors {r.errors}"
+                f"p99 {r.p99_ms:7.1f} ms  errors {r.errors}  split {'/'.join(map(str, split))}"
                 + (f"  (PostgreSQL: {aside})" if aside else "")
             )
             return r
