@@ -99,6 +99,17 @@ def say(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
+# The reference app under uvicorn with 2 workers, each on its own listening socket.
+BARE_SERVE = """
+import sys, uvicorn
+from ticket_service.ops.api_workers import serve
+serve(uvicorn.Config(
+    "bench.bare_app:app", port=int(sys.argv[1]), workers=2, loop="uvloop", http="httptools",
+    access_log=False, log_level="warning",
+))
+"""
+
+
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
@@ -831,27 +842,9 @@ def main() -> int:
             BARE_TOKENS=json.dumps(bare_tokens),
             BARE_POOL_SIZE="16",
         )
-        bare = spawn(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.bare_app:app",
-                "--port",
-                str(bare_port),
-                "--workers",
-                "2",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-            ],
-            bare_env,
-            bare_log,
-        )
+        # Served as our api is (ops/api_workers.py: a listening socket per worker), so
+        # both sides' connections are spread over their two workers alike.
+        bare = spawn([sys.executable, "-c", BARE_SERVE, str(bare_port)], bare_env, bare_log)
         children.append(bare)
         wait_http(f"http://127.0.0.1:{bare_port}/api/v1/tickets", bare, bare_log)
         bare_base = f"http://127.0.0.1:{bare_port}"
