@@ -7,16 +7,20 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import event
 
+from ticket_service.kit import driver_sql
+
 
 def watch_sql(app: FastAPI) -> list[str]:
     """Every statement the app's engine executes after this call, in order (the list
-    grows as they run; `clear()` it to start a new count)."""
+    grows as they run; `clear()` it to start a new count): SQLAlchemy's, and those run on
+    the driver (kit/driver_sql.py)."""
     statements: list[str] = []
 
     def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
     event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    driver_sql.observe(app.state.engine.sync_engine, statements.append)
     return statements
 
 

@@ -262,6 +262,18 @@ async def test_stale_pooled_connections_cost_the_client_nothing(
     assert (faults.count("tickets"), faults.count("ticket_events")) == (1, 1)
     assert increments(metrics_before) == {"retried": 2, "exhausted": 0}
 
+    # A change reads its ticket on the driver's connection (kit/driver_sql.py): a dead one
+    # is invalidated there too, and the request replayed on a fresh one.
+    await pool_of_dead_connections()
+    guid = opened.json()["guid_ticket"]
+    withdrawn = await client.post(
+        f"/api/v1/tickets/{guid}/status", json={"status": "closed_fail"}, headers=headers
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["status"] == "closed_fail"
+    assert faults.count("ticket_events") == 2
+    assert increments(metrics_before) == {"retried": 3, "exhausted": 0}
+
 
 async def test_readiness_after_a_restart_reports_the_database_up(app, client, faults):
     # /health/ready reads through the same un-pinged pool: a dead pooled connection must

@@ -37,6 +37,7 @@ from sqlalchemy.orm import InstanceState, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from ticket_service.kit.driver_sql import DriverStatement
 from ticket_service.notifications.recipients import Target
 from ticket_service.notifications.repository import new_deliveries, target_params, wake
 from ticket_service.tickets.models import Ticket, TicketEvent
@@ -91,10 +92,10 @@ class Change:
             statement = _events_statement(deliveries)
         else:
             return
-        row = (await session.execute(statement, params)).one_or_none()
+        row = await statement.fetch_one(session, params)
         if row is None:
             raise StaleDataError(f"ticket {ticket.id} changed since it was read")
-        fields = row._mapping
+        fields = dict(zip(statement.keys, row, strict=True))
         if self.changed:
             _mark_written(session, ticket, state, fields)
         for i, event in enumerate(self.events):
@@ -119,10 +120,10 @@ def prepare(session: AsyncSession, ticket: Ticket, events: Sequence[TicketEvent]
 
 
 @functools.lru_cache(maxsize=128)
-def _statement(new: bool, keys: tuple[str, ...], deliveries: tuple[bool, ...]) -> Any:
+def _statement(new: bool, keys: tuple[str, ...], deliveries: tuple[bool, ...]) -> DriverStatement:
     """The statement for a new ticket (`new`) or a change of `keys`, with an event for
-    each of `deliveries` (True: with delivery rows); built once per shape (building one
-    cost more CPU than running it)."""
+    each of `deliveries` (True: with delivery rows); built and compiled once per shape
+    (building one cost more CPU than running it), run on the driver (kit/driver_sql.py)."""
     values: dict[str, Any] = {
         key: bindparam(f"v_{key}", type_=_TICKET_COLUMNS[key].type) for key in keys
     }
@@ -143,14 +144,14 @@ def _statement(new: bool, keys: tuple[str, ...], deliveries: tuple[bool, ...]) -
     ticket = written.returning(*back.values()).cte("ticket")
     returned: list[Any] = [ticket.c[column.name].label(key) for key, column in back.items()]
     columns, ctes = _event_chain(deliveries, ticket)
-    return select(*returned, *columns).select_from(ticket).add_cte(ticket, *ctes)
+    return DriverStatement(select(*returned, *columns).select_from(ticket).add_cte(ticket, *ctes))
 
 
 @functools.lru_cache(maxsize=16)
-def _events_statement(deliveries: tuple[bool, ...]) -> Any:
+def _events_statement(deliveries: tuple[bool, ...]) -> DriverStatement:
     """Only events (one for each of `deliveries`), the ticket unchanged."""
     columns, ctes = _event_chain(deliveries, None)
-    return select(*columns).add_cte(*ctes)
+    return DriverStatement(select(*columns).add_cte(*ctes))
 
 
 def _event_chain(deliveries: tuple[bool, ...], ticket: Any) -> tuple[list[Any], list[Any]]:

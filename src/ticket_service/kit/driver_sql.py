@@ -1,0 +1,129 @@
+"""A Core statement compiled once and run on the session's own psycopg connection.
+
+For the few statements every change runs, SQLAlchemy's work around each execution cost
+more CPU than psycopg's: an execution context, the greenlet hop, and the result's
+metadata, which reads `cursor.description` on every execution even when it is cached
+(psycopg then builds a Column object per column: 88 for a ticket with its people).
+Measured on one read of a ticket to change (`make bench-cpu`'s seed, CPU per read with
+its checkout and commit): 0.72–0.78 ms through the ORM, 0.58–0.66 as Core through the
+session's connection, 0.42–0.46 on its psycopg connection.
+
+The statement is still built with SQLAlchemy (the same visibility rule, the same column
+types); only its execution is psycopg's. It runs in the session's transaction, the
+columns' result types still apply (an encrypted column comes back decrypted), and an
+error comes out as SQLAlchemy's, with a broken connection invalidated first: the error
+handlers (errors.py) and the replay of a request whose connection broke
+(ops/db_retry.py) see what they always saw. In a traced request (ops/tracing.py) it is a
+span of its own, as the SQLAlchemy instrumentation makes of every other statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
+from weakref import WeakKeyDictionary
+
+import psycopg
+from opentelemetry import trace
+from sqlalchemy.dialects.postgresql.psycopg import PGDialectAsync_psycopg
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql import Select
+
+# The application's one driver (ARCHITECTURE.md): postgresql+psycopg, async.
+_DIALECT = PGDialectAsync_psycopg()  # type: ignore[no-untyped-call]
+_TRACER = trace.get_tracer(__name__)
+# Who is told of each statement run here, by engine: what SQLAlchemy's
+# `before_cursor_execute` event tells of the engine's own (tests count round trips).
+_OBSERVERS: WeakKeyDictionary[Engine, list[Callable[[str], None]]] = WeakKeyDictionary()
+
+
+def observe(engine: Engine, observer: Callable[[str], None]) -> None:
+    """Call `observer` with the SQL of every statement run here on `engine` from now on."""
+    _OBSERVERS.setdefault(engine, []).append(observer)
+
+
+class DriverStatement:
+    """`statement` compiled for psycopg, with its parameters' and columns' type
+    processing; `fetch_one` runs it."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql = str(compiled)
+        # The result's column names, in order (a label's, or the column's).
+        self.keys = tuple(column.key for column in statement.selected_columns)
+        # The values the statement carries itself (literals SQLAlchemy made parameters);
+        # the caller's named parameters are filled in on each run.
+        self.fixed: dict[str, Any] = {
+            name: value for name, value in compiled.params.items() if value is not None
+        }
+        self._binds: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(_DIALECT).bind_processor(_DIALECT)
+            if process is not None:
+                self._binds[name] = process
+        self._results: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, column in enumerate(statement.selected_columns):
+            process = column.type.dialect_impl(_DIALECT).result_processor(_DIALECT, None)
+            if process is not None:
+                self._results.append((i, process))
+
+    def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        params = {**self.fixed, **values}
+        for name, process in self._binds.items():
+            if name in params:
+                params[name] = process(params[name])
+        return params
+
+    def row(self, raw: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not self._results:
+            return raw
+        values = list(raw)
+        for i, process in self._results:
+            values[i] = process(values[i])
+        return tuple(values)
+
+    async def fetch_one(
+        self, session: AsyncSession, values: Mapping[str, Any]
+    ) -> tuple[Any, ...] | None:
+        """The first row (None: no row), in the session's transaction."""
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None  # noqa: S101 - the session's connection is open
+        params = self.params(values)
+        if _OBSERVERS:
+            for observer in _OBSERVERS.get(connection.sync_engine, ()):
+                observer(self.sql)
+        try:
+            if trace.get_current_span().is_recording():
+                found = await self._traced(driver, params)
+            else:
+                found = await (await driver.execute(self.sql, params)).fetchone()
+        except psycopg.Error as error:
+            await _raise_as_sqlalchemy(connection, self.sql, params, error)
+        return None if found is None else self.row(found)
+
+    async def _traced(
+        self, driver: psycopg.AsyncConnection[Any], params: dict[str, Any]
+    ) -> tuple[Any, ...] | None:
+        database = driver.info.dbname
+        name = f"{self.sql.split(maxsplit=1)[0]} {database}"
+        attributes = {"db.system": "postgresql", "db.name": database, "db.statement": self.sql}
+        with _TRACER.start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes):
+            return await (await driver.execute(self.sql, params)).fetchone()
+
+
+async def _raise_as_sqlalchemy(
+    connection: AsyncConnection, sql: str, params: dict[str, Any], error: psycopg.Error
+) -> NoReturn:
+    """Raise what SQLAlchemy raises for a driver error in its own execute, by its own
+    handling (a private method; SQLAlchemy is pinned): the DBAPIError subclass matching
+    the driver's, the `handle_error` events, and on a lost connection the connection
+    invalidated with every other the pool held before it (a restarted server's), so the
+    request's replay gets a fresh one."""
+
+    def handle(sync: Connection) -> None:
+        sync._handle_dbapi_exception(error, sql, params, None, None)
+
+    await connection.run_sync(handle)
+    raise AssertionError("unreachable: SQLAlchemy's handler raises")  # pragma: no cover

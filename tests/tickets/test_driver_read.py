@@ -1,0 +1,158 @@
+"""A change reads its ticket on the driver's connection (kit/driver_sql.py) and makes the
+entities itself: they must be what the ORM's own load makes of the same rows, and a
+failing statement must fail as SQLAlchemy's do."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Integer, cast, func, inspect, literal, select
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from tests.tickets.conftest import People
+from tests.tickets.helpers import change_v1
+from ticket_service.kit.driver_sql import DriverStatement
+from ticket_service.tickets import repository
+from ticket_service.tickets.models import Ticket
+from ticket_service.users.models import User
+
+SLACK = "https://93.184.215.14/services/T0/B0/driver-read"  # an address: no DNS in tests
+
+
+def columns(entity: Any) -> dict[str, Any]:
+    return {attr.key: getattr(entity, attr.key) for attr in inspect(entity).mapper.column_attrs}
+
+
+async def orm_load(session: AsyncSession, guid: uuid.UUID) -> Ticket:
+    stmt = (
+        select(Ticket)
+        .where(Ticket.id == guid)
+        .options(
+            joinedload(Ticket.author),
+            joinedload(Ticket.assignee),
+            joinedload(Ticket.service),
+            joinedload(Ticket.rating),
+        )
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def user(session: AsyncSession, discord_id: str) -> User:
+    found = await session.scalar(select(User).where(User.discord_id == discord_id))
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+async def rated(client: httpx.AsyncClient, people: People) -> uuid.UUID:
+    """A ticket of a service with an (encrypted) Slack URL, taken, closed and rated."""
+    changed = await client.patch(
+        "/api/v1/services/general", json={"slack_webhook_url": SLACK}, headers=people.admin.headers
+    )
+    assert changed.status_code == 200, changed.text
+    opened = await client.post(
+        "/api/v1/tickets", json={"text": "Монитор мерцает"}, headers=people.author.headers
+    )
+    guid = opened.json()["guid_ticket"]
+    for status in ("processing", "closed_success"):
+        assert (await change_v1(client, people.agent.headers, guid, status)).status_code == 200
+    rating = await client.post(
+        f"/api/v1/tickets/{guid}/rating",
+        json={"score": 4, "comment": "Быстро"},
+        headers=people.author.headers,
+    )
+    assert rating.status_code in (200, 201), rating.text
+    return uuid.UUID(guid)
+
+
+async def test_the_read_makes_what_the_orm_loads(
+    app: FastAPI, people: People, rated: uuid.UUID
+) -> None:
+    async with app.state.sessionmaker() as session:
+        agent = await user(session, people.agent.discord_id)
+        session.expunge(agent)  # the caller, as the token check holds it: not yet in here
+        found = await repository.get_visible_as(session, agent, rated)
+        assert found is not None
+        ticket, staff = found
+        assert inspect(ticket).persistent  # in the session, as if loaded
+        assert not inspect(ticket).modified
+        assert not session.new
+        assert not session.dirty
+    async with app.state.sessionmaker() as session:
+        loaded = await orm_load(session, rated)
+
+    assert staff is True  # the agent is on the service's team
+    assert columns(ticket) == columns(loaded)
+    for part in ("author", "assignee", "service", "rating"):
+        assert columns(getattr(ticket, part)) == columns(getattr(loaded, part)), part
+    assert ticket.service.slack_webhook_url == SLACK  # decrypted, as the ORM's type does
+    assert ticket.assignee.discord_id == people.agent.discord_id
+    assert (ticket.rating.score, ticket.rating.comment) == (4, "Быстро")
+
+
+async def test_what_the_session_holds_is_used_not_duplicated(
+    app: FastAPI, people: People, rated: uuid.UUID
+) -> None:
+    async with app.state.sessionmaker() as session:
+        agent = await user(session, people.agent.discord_id)  # held: the ticket's assignee
+        found = await repository.get_visible_as(session, agent, rated)
+        assert found is not None
+        ticket, _ = found
+        assert ticket.assignee is agent
+        # And the ticket itself, read again, is the same object, with what it had.
+        ticket.title = "Изменено, не записано"
+        again = await repository.get_visible_as(session, agent, rated)
+        assert again is not None
+        assert again[0] is ticket
+        assert again[0].title == "Изменено, не записано"
+
+
+async def test_who_may_not_see_it_reads_nothing(
+    app: FastAPI, people: People, rated: uuid.UUID
+) -> None:
+    async with app.state.sessionmaker() as session:
+        other = await user(session, people.other_employee.discord_id)
+        assert await repository.get_visible_as(session, other, rated) is None
+        author = await user(session, people.author.discord_id)
+        found = await repository.get_visible_as(session, author, rated)
+        assert found is not None
+        assert found[1] is False  # the author sees it, and is not its staff
+
+
+async def test_a_failing_statement_fails_as_sqlalchemys_and_the_session_goes_on(
+    app: FastAPI,
+) -> None:
+    failing = DriverStatement(select(cast(literal("семь"), Integer)))
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(DataError) as raised:
+            await failing.fetch_one(session, {})
+        assert raised.value.orig is not None
+        assert raised.value.orig.sqlstate == "22P02"  # invalid_text_representation
+        assert not raised.value.connection_invalidated
+        await session.rollback()
+        assert await DriverStatement(select(literal(7))).fetch_one(session, {}) == (7,)
+
+
+async def test_a_lost_connection_is_invalidated_for_the_next_request(
+    app: FastAPI, database_url: str
+) -> None:
+    backend = DriverStatement(select(func.pg_backend_pid()))
+    async with app.state.sessionmaker() as session:
+        [pid] = await backend.fetch_one(session, {}) or (None,)
+        await session.commit()  # its connection back in the pool, idle
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s, 2000)", (pid,))
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(OperationalError) as raised:
+            await backend.fetch_one(session, {})  # on the pool's dead connection
+        assert raised.value.connection_invalidated
+    async with app.state.sessionmaker() as session:
+        [fresh] = await backend.fetch_one(session, {}) or (None,)
+    assert fresh not in (None, pid)
