@@ -36,6 +36,7 @@ from ticket_service.catalog.cache import Offer, cache_of
 from ticket_service.catalog.models import Service
 from ticket_service.db import revive
 from ticket_service.events.registry import STAFF_ONLY_KINDS
+from ticket_service.kit import driver_sql
 from ticket_service.kit.driver_sql import DriverStatement
 from ticket_service.kit.pagination import KeyPart, Kind, Nullable
 from ticket_service.ratings.models import TicketRating
@@ -397,14 +398,16 @@ def _conditions(
 
 async def list_visible(
     session: AsyncSession, user: User, filters: TicketFilters
-) -> tuple[Sequence[Row[*tuple[Any, ...]]], bool]:
+) -> tuple[Sequence[Any], bool]:
     """In the filters' sort (newest first by number unless told); one row more than asked
     tells whether a next page exists. Each row ends with its sort key (`sort_key_0`...).
 
-    Rows, not entities: a page is read-only, and building 50 tickets with their people
-    as ORM objects cost more than the query itself."""
-    page = _page_statement(user.role_enum, filters)
-    rows = (await session.execute(page, {"viewer_id": user.id})).all()
+    Rows (named tuples), not entities: a page is read-only, and building 50 tickets with
+    their people as ORM objects cost more than the query itself. Run on the driver
+    (kit/driver_sql.py), compiled once per shape of filters."""
+    statement = _page_statement(user.role_enum, filters)
+    page, values = driver_sql.by_shape(statement, {"viewer_id": user.id})
+    rows = await page.fetch_all(session, values)
     return rows[: filters.limit], len(rows) > filters.limit
 
 
@@ -479,10 +482,9 @@ _EVENTS = (
 )
 
 
-def sort_key(row: Row[*tuple[Any, ...]], sort: str) -> tuple[KeyPart, ...]:
+def sort_key(row: Any, sort: str) -> tuple[KeyPart, ...]:
     """The sort key of a row `list_visible` returned: what the next page's cursor carries."""
-    fields = row._mapping
-    return tuple(fields[f"sort_key_{i}"] for i in range(len(SORTS[sort].kinds)))
+    return tuple(getattr(row, f"sort_key_{i}") for i in range(len(SORTS[sort].kinds)))
 
 
 async def events_of(

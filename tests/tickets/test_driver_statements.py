@@ -1,6 +1,7 @@
-"""A change reads its ticket on the driver's connection (kit/driver_sql.py) and makes the
-entities itself: they must be what the ORM's own load makes of the same rows, and a
-failing statement must fail as SQLAlchemy's do."""
+"""Statements run on the driver's connection (kit/driver_sql.py): a change's read makes
+the entities itself, and they must be what the ORM's own load makes of the same rows; a
+list's statement is compiled once per shape and must still run with each request's own
+values; a failing statement must fail as SQLAlchemy's do."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.orm import joinedload
 
 from tests.tickets.conftest import People
 from tests.tickets.helpers import change_v1
+from ticket_service.kit import driver_sql
 from ticket_service.kit.driver_sql import DriverStatement
 from ticket_service.tickets import repository
 from ticket_service.tickets.models import Ticket
@@ -156,3 +158,43 @@ async def test_a_lost_connection_is_invalidated_for_the_next_request(
     async with app.state.sessionmaker() as session:
         [fresh] = await backend.fetch_one(session, {}) or (None,)
     assert fresh not in (None, pid)
+
+
+async def test_lists_of_one_shape_share_a_compiled_statement_and_keep_their_values(
+    app: FastAPI, client: httpx.AsyncClient, people: People
+) -> None:
+    for text in ("Первая", "Вторая", "Третья"):
+        opened = await client.post(
+            "/api/v1/tickets", json={"text": text}, headers=people.author.headers
+        )
+        assert opened.status_code == 201
+    guid = opened.json()["guid_ticket"]
+    assert (await change_v1(client, people.agent.headers, guid, "processing")).status_code == 200
+    async with app.state.sessionmaker() as session:
+        author = await user(session, people.author.discord_id)
+        # The status is rendered into the SQL at each run (literal_execute: it proves the
+        # partial indexes' predicate), so both statuses are one shape.
+        open_page = repository._page_statement(
+            author.role_enum, repository.TicketFilters(status="open", limit=1)
+        )
+        taken = repository._page_statement(
+            author.role_enum, repository.TicketFilters(status="processing", limit=1)
+        )
+        first, first_values = driver_sql.by_shape(open_page, {"viewer_id": author.id})
+        second, second_values = driver_sql.by_shape(taken, {"viewer_id": author.id})
+        assert first is second  # one compile for both
+        open_rows = await first.fetch_all(session, first_values)
+        taken_rows = await second.fetch_all(session, second_values)
+    assert [r.title for r in open_rows] == ["Вторая", "Первая"]  # limit 1, and one more
+    assert [r.title for r in taken_rows] == ["Третья"]
+    assert taken_rows[0].assignee == people.agent.discord_id
+
+
+def test_the_compiled_shapes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(driver_sql, "SHAPES", 1)
+    monkeypatch.setattr(driver_sql, "_shapes", driver_sql.OrderedDict())
+    one, other = select(literal(1)), select(literal(1), literal(2))
+    first, _ = driver_sql.by_shape(one, {})
+    assert driver_sql.by_shape(one, {})[0] is first  # kept while it is the newest
+    driver_sql.by_shape(other, {})
+    assert driver_sql.by_shape(one, {})[0] is not first  # the oldest shape went
