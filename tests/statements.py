@@ -20,7 +20,7 @@ def watch_sql(app: FastAPI) -> list[str]:
         statements.append(statement)
 
     event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
-    driver_sql.observe(app.state.engine.sync_engine, statements.append)
+    driver_sql.observe(app.state.engine.sync_engine, lambda sql, _: statements.append(sql))
     return statements
 
 

@@ -4,16 +4,19 @@ follow, the queue's views and counts, and an admin building a service's team."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from tests.conversation.conftest import age_comment
 from tests.factories import auth_headers, join_team, open_ticket, token_for
+from tests.statements import watch_sql
 from tests.web.conftest import csrf_of, demo_sign_in, post_form
+from ticket_service.kit import driver_sql
 from ticket_service.tickets import service
 from ticket_service.tickets.repository import COUNT_CAP
 from ticket_service.users.models import Role, User
@@ -364,19 +367,10 @@ async def test_unfollowing_the_last_way_in_goes_back_to_the_queue(
 
 async def test_the_counts_of_every_view_are_one_query(web_app: FastAPI) -> None:
     await _agent_on_general(web_app)
-    statements: list[str] = []
-
-    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement)
-
-    engine = web_app.state.engine.sync_engine
     async with web_app.state.sessionmaker() as session:
         agent = (await session.scalars(select(User).where(User.discord_id == AGENT))).one()
-        event.listen(engine, "before_cursor_execute", seen)
-        try:
-            counts = await service.count_tickets(session, agent, queue_views(None, None))
-        finally:
-            event.remove(engine, "before_cursor_execute", seen)
+        statements = watch_sql(web_app)
+        counts = await service.count_tickets(session, agent, queue_views(None, None))
     views = ("my_services", "unassigned", "mine", "at_risk", "breached", "waiting", "all")
     assert counts == dict.fromkeys(views, 0)
     assert len(statements) == 1
@@ -457,12 +451,7 @@ async def test_a_big_count_reads_its_index_alone(web_app: FastAPI, view: str, in
     # 0016_queuepage). Unassigned tickets are also a few of the active ones, scattered
     # through the table: their count must not walk the table to meet COUNT_CAP of them.
     await _agent_on_general(web_app)
-    statements: list[tuple[str, object]] = []
-
-    def seen(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
-        statements.append((statement, parameters))
-
-    engine = web_app.state.engine.sync_engine
+    statements: list[tuple[str, Mapping[str, Any]]] = []
     async with web_app.state.sessionmaker() as session:
         agent = (await session.scalars(select(User).where(User.discord_id == AGENT))).one()
         await session.execute(
@@ -483,11 +472,12 @@ async def test_a_big_count_reads_its_index_alone(web_app: FastAPI, view: str, in
         await autocommit.execute(text("VACUUM (ANALYZE) tickets, service_agents, ticket_followers"))
     async with web_app.state.sessionmaker() as session:
         one_view = {view: queue_views(None, None)[view]}
-        event.listen(engine, "before_cursor_execute", seen)
-        try:
-            counts = await service.count_tickets(session, agent, one_view)
-        finally:
-            event.remove(engine, "before_cursor_execute", seen)
+        # The counts run on the driver (kit/driver_sql.py): its statements are observed there.
+        driver_sql.observe(
+            web_app.state.engine.sync_engine,
+            lambda sql, params: statements.append((sql, params)),
+        )
+        counts = await service.count_tickets(session, agent, one_view)
         statement, parameters = statements[0]
         # The statement as it was sent, on the same connection (its parameters in
         # psycopg's own style).

@@ -41,11 +41,13 @@ _DIALECT = PGDialectAsync_psycopg()  # type: ignore[no-untyped-call]
 _TRACER = trace.get_tracer(__name__)
 # Who is told of each statement run here, by engine: what SQLAlchemy's
 # `before_cursor_execute` event tells of the engine's own (tests count round trips).
-_OBSERVERS: WeakKeyDictionary[Engine, list[Callable[[str], None]]] = WeakKeyDictionary()
+Observer = Callable[[str, Mapping[str, Any]], None]
+_OBSERVERS: WeakKeyDictionary[Engine, list[Observer]] = WeakKeyDictionary()
 
 
-def observe(engine: Engine, observer: Callable[[str], None]) -> None:
-    """Call `observer` with the SQL of every statement run here on `engine` from now on."""
+def observe(engine: Engine, observer: Observer) -> None:
+    """Call `observer` with the SQL and the parameters (psycopg's) of every statement run
+    here on `engine` from now on."""
     _OBSERVERS.setdefault(engine, []).append(observer)
 
 
@@ -127,7 +129,7 @@ class DriverStatement:
         params = self.params(values)
         if _OBSERVERS:
             for observer in _OBSERVERS.get(connection.sync_engine, ()):
-                observer(sql)
+                observer(sql, params)
         try:
             if trace.get_current_span().is_recording():
                 return await _traced(driver, sql, params)

@@ -14,7 +14,6 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
-    Row,
     Select,
     and_,
     any_,
@@ -252,8 +251,9 @@ _GUID: BindParameter[uuid.UUID] = bindparam("guid_ticket")
 
 
 @functools.cache
-def _view(role: Role) -> Select[*tuple[Any, ...]]:
-    return _visible(_VIEW_COLUMNS.where(Ticket.id == _GUID), role, _VIEWER)
+def _view(role: Role) -> DriverStatement:
+    one: Select[*tuple[Any, ...]] = _VIEW_COLUMNS.where(Ticket.id == _GUID)
+    return DriverStatement(_visible(one, role, _VIEWER))
 
 
 @functools.cache
@@ -318,13 +318,13 @@ def _in_session(session: AsyncSession, model: type[Any], values: dict[str, Any])
     return entity
 
 
-async def view_visible(
-    session: AsyncSession, user: User, guid: uuid.UUID
-) -> Row[*tuple[Any, ...]] | None:
-    """One ticket as the API shows it, as a row: for reading, not for changing."""
-    stmt = _view(user.role_enum)
-    result = await session.execute(stmt, {"viewer_id": user.id, "guid_ticket": guid})
-    return result.one_or_none()
+async def view_visible(session: AsyncSession, user: User, guid: uuid.UUID) -> Any | None:
+    """One ticket as the API shows it, as a row (a named tuple, as a list's): for reading,
+    not for changing."""
+    rows = await _view(user.role_enum).fetch_all(
+        session, {"viewer_id": user.id, "guid_ticket": guid}
+    )
+    return rows[0] if rows else None
 
 
 def _user_id(discord_id: str) -> Select[int]:
@@ -456,10 +456,13 @@ async def count_visible(
         return {}
     # Without their paging fields, the queue's views are the same for every page of it.
     key = tuple((name, replace(f, limit=0, sort="newest", after=None)) for name, f in views.items())
-    row = (
-        await session.execute(_counts_statement(user.role_enum, key), {"viewer_id": user.id})
-    ).one()
-    return {name: int(row._mapping[name]) for name in views}
+    statement, values = driver_sql.by_shape(
+        _counts_statement(user.role_enum, key), {"viewer_id": user.id}
+    )
+    row = await statement.fetch_one(session, values)
+    assert row is not None  # noqa: S101 - a SELECT of counts has its row
+    counted = dict(zip(statement.keys, row, strict=True))
+    return {name: int(counted[name]) for name in views}
 
 
 @functools.lru_cache(maxsize=STATEMENT_CACHE)
