@@ -92,10 +92,9 @@ class Change:
             statement = _events_statement(deliveries)
         else:
             return
-        row = await statement.fetch_one(session, params)
-        if row is None:
+        fields = await statement.fetch_mapping(session, params)
+        if fields is None:
             raise StaleDataError(f"ticket {ticket.id} changed since it was read")
-        fields = dict(zip(statement.keys, row, strict=True))
         if self.changed:
             _mark_written(session, ticket, state, fields)
         for i, event in enumerate(self.events):

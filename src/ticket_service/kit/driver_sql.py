@@ -53,8 +53,9 @@ def observe(engine: Engine, observer: Observer) -> None:
 
 class DriverStatement:
     """`statement` compiled for psycopg, with its parameters' and columns' type
-    processing; `fetch_one` and `fetch_all` run it. A column whose processing depends on
-    the server's type for it (Numeric other than a float) is refused when compiling."""
+    processing; `fetch_one`, `fetch_mapping` and `fetch_all` run it. A column whose
+    processing depends on the server's type for it (Numeric other than a float) is refused
+    when compiling."""
 
     def __init__(self, statement: Select[Any], cache_key: CacheKey | None = None) -> None:
         # With its cache key, the compiled statement takes the values of another of the
@@ -109,6 +110,13 @@ class DriverStatement:
         """The first row (None: no row), in the session's transaction."""
         rows = await self._run(session, values)
         return self.row(rows[0]) if rows else None
+
+    async def fetch_mapping(
+        self, session: AsyncSession, values: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The first row by column name (None: no row), in the session's transaction."""
+        row = await self.fetch_one(session, values)
+        return None if row is None else dict(zip(self.keys, row, strict=True))
 
     async def fetch_all(self, session: AsyncSession, values: Mapping[str, Any]) -> list[Any]:
         """Every row, with its columns as attributes (the statement's column names must be

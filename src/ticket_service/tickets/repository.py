@@ -228,17 +228,19 @@ _VIEW_COLUMNS = (
 # notifications and answer read: each as its model's mapped columns, in that order, so a
 # row becomes the entities (`_attach`) without the ORM's loading. The ORM's load of the
 # same row (joinedload) cost 0.3 ms of CPU more per change (kit/driver_sql.py).
-_PARTS: tuple[tuple[type[Any], Any], ...] = (
-    (Ticket, Ticket),
-    (User, _author),
-    (User, _assignee),
-    (Service, Service),
-    (TicketRating, TicketRating),
+# Each part: the ticket's relationship it fills (None: the ticket itself), its model, and
+# the entity (an alias for the people) its columns are read from.
+_PARTS: tuple[tuple[str | None, type[Any], Any], ...] = (
+    (None, Ticket, Ticket),
+    ("author", User, _author),
+    ("assignee", User, _assignee),
+    ("service", Service, Service),
+    ("rating", TicketRating, TicketRating),
 )
-_PART_KEYS = tuple(tuple(attr.key for attr in inspect(model).column_attrs) for model, _ in _PARTS)
+_PART_KEYS = tuple(tuple(a.key for a in inspect(model).column_attrs) for _, model, _ in _PARTS)
 _PART_COLUMNS: list[Any] = [
     getattr(entity, key)
-    for (_, entity), keys in zip(_PARTS, _PART_KEYS, strict=True)
+    for (_, _, entity), keys in zip(_PARTS, _PART_KEYS, strict=True)
     for key in keys
 ]
 
@@ -291,18 +293,17 @@ def _attach(session: AsyncSession, row: tuple[Any, ...]) -> Ticket:
     """The row's entities in `session`, related as a joined load leaves them. One the
     session holds already (the caller, from the token check) is used as it is, as a load
     without `populate_existing` does."""
-    entities: list[Any] = []
+    ticket: Any = None
     start = 0
-    for (model, _), keys in zip(_PARTS, _PART_KEYS, strict=True):
+    for (relation, model, _), keys in zip(_PARTS, _PART_KEYS, strict=True):
         values = dict(zip(keys, row[start : start + len(keys)], strict=True))
         start += len(keys)
-        entities.append(_in_session(session, model, values))
-    ticket: Ticket = entities[0]
-    related = entities[1:]
-    for key, entity in zip(("author", "assignee", "service", "rating"), related, strict=True):
-        if key not in ticket.__dict__:  # a held ticket keeps what it has
-            set_committed_value(ticket, key, entity)
-    return ticket
+        entity = _in_session(session, model, values)
+        if relation is None:
+            ticket = entity
+        elif relation not in ticket.__dict__:  # a held ticket keeps what it has
+            set_committed_value(ticket, relation, entity)
+    return ticket  # type: ignore[no-any-return]
 
 
 def _in_session(session: AsyncSession, model: type[Any], values: dict[str, Any]) -> Any:
@@ -459,9 +460,8 @@ async def count_visible(
     statement, values = driver_sql.by_shape(
         _counts_statement(user.role_enum, key), {"viewer_id": user.id}
     )
-    row = await statement.fetch_one(session, values)
-    assert row is not None  # noqa: S101 - a SELECT of counts has its row
-    counted = dict(zip(statement.keys, row, strict=True))
+    counted = await statement.fetch_mapping(session, values)
+    assert counted is not None  # noqa: S101 - a SELECT of counts has its row
     return {name: int(counted[name]) for name in views}
 
 
