@@ -1,4 +1,7 @@
-"""Engine, sessions and the declarative base. The request owns the transaction."""
+"""Engine, sessions and the declarative base. The request owns the transaction: the
+session is committed when the endpoint returns, or, when the request's only write is one
+statement sent before anything else was written, that statement commits itself
+(`write_last`) and the commit checks nothing followed it."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 
 from ticket_service.config import Settings
 from ticket_service.errors import COMMIT_DONE, COMMIT_SENT, DB_COMMIT, AppError
+from ticket_service.kit import driver_sql
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -104,6 +108,10 @@ def _read_only(request: Request) -> bool:
 
 
 AFTER_COMMIT = "after_commit"
+# A request's session: the request's state (db_retry's marks about COMMIT), and the psycopg
+# connection its last write committed on, alone (`write_last`).
+REQUEST_STATE = "request_state"
+COMMITTED_ALONE = "committed_alone"
 AfterCommit = Callable[[], Awaitable[None]]
 
 
@@ -147,10 +155,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         request.app.state.read_sessionmaker if read_only else request.app.state.sessionmaker
     )
     session = sessionmaker()
+    state = request.scope.setdefault("state", {})
+    if not read_only:
+        session.info[REQUEST_STATE] = state
     try:
         yield session
     except AppError as exc:
-        await (_commit(request, session) if exc.keeps_changes else _rollback(session))
+        await (_commit(state, session) if exc.keeps_changes else _rollback(session))
         raise
     except BaseException:
         await _rollback(session)
@@ -159,17 +170,47 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         # A read has nothing to commit (autocommit connections, no flush): closing the
         # session gives its connection back.
         if not read_only or AFTER_COMMIT in session.info:
-            await _commit(request, session)
+            await _commit(state, session)
     finally:
         await _close(session)
 
 
-async def _commit(request: Request, session: AsyncSession) -> None:
+async def write_last(
+    session: AsyncSession, statement: driver_sql.DriverStatement, values: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Run the request's last write (the caller writes nothing after it) and return its
+    first row. On a request's session with no transaction open yet (nothing written so
+    far; reads run outside one, kit/driver_sql.py), it runs alone and is committed when
+    it returns: no BEGIN and COMMIT round trips around one statement, which is atomic by
+    itself. Otherwise (a job's session, an Idempotency-Key claimed first, a lock taken) it
+    runs in the transaction, committed with the rest.
+
+    Alone, the statement is the COMMIT as far as a replay is concerned: lost in flight,
+    its outcome is unknown (errors.replay_reason). And the request's commit then checks
+    that nothing wrote after it (a second write would have been a transaction of its own).
+    """
+    connection, driver = await driver_sql.connection_of(session)
+    state = session.info.get(REQUEST_STATE)
+    if state is None or not driver_sql.quiet(driver):
+        return statement.mapping(await statement.run(connection, driver, values))
+    state[DB_COMMIT] = COMMIT_SENT
+    rows = await statement.run(connection, driver, values, alone=True)
+    state[DB_COMMIT] = COMMIT_DONE
+    session.info[COMMITTED_ALONE] = driver
+    return statement.mapping(rows)
+
+
+async def _commit(state: dict[str, Any], session: AsyncSession) -> None:
     # A connection lost while COMMIT is in flight leaves its outcome unknown: the error
     # handler must not offer such a request for replay (errors.replay_reason), nor one
     # whose changes are committed already.
-    state = request.scope.setdefault("state", {})
-    state[DB_COMMIT] = COMMIT_SENT
+    alone: driver_sql.Driver | None = session.info.get(COMMITTED_ALONE)
+    if alone is None:
+        state[DB_COMMIT] = COMMIT_SENT
+    elif not driver_sql.outside_transaction(alone):
+        # Programming error: `write_last` was not the last write; what followed it is
+        # rolled back, the last write stands.
+        raise RuntimeError("the request wrote after its last write (db.write_last)")
     await session.commit()
     state[DB_COMMIT] = COMMIT_DONE
     for callback in session.info.pop(AFTER_COMMIT, []):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticket_service.events.registry import Kind
 from ticket_service.events.write import prepare
-from ticket_service.notifications.service import defer_card, deliveries_for, on_event
+from ticket_service.notifications.service import card_due, defer_card, deliveries_for, on_event
 from ticket_service.tickets.models import Ticket, TicketEvent
 from ticket_service.users.models import User
 
@@ -43,11 +43,14 @@ def stage_event(
     return event
 
 
-async def publish(session: AsyncSession, ticket: Ticket, events: Sequence[TicketEvent]) -> None:
+async def publish(
+    session: AsyncSession, ticket: Ticket, events: Sequence[TicketEvent], *, last: bool = False
+) -> None:
     """Write the staged events (with any pending change of the ticket) and the
     notifications they call for. `ticket` must be loaded with its author, assignee and
     service. The common shape is one statement (events.write); anything else is flushed,
-    then each event's deliveries inserted."""
+    then each event's deliveries inserted. `last`: the caller writes nothing after this,
+    so the statement may commit by itself (`db.write_last`) unless a card job follows it."""
     change = prepare(session, ticket, events)
     if change is None:
         await session.flush()
@@ -57,8 +60,9 @@ async def publish(session: AsyncSession, ticket: Ticket, events: Sequence[Ticket
     # Reading the followers or the admins must not flush what the statement will write.
     with session.no_autoflush:
         targets = [await deliveries_for(session, event, ticket) for event in events]
-    await change.write(session, targets)
-    if events:
+    carded = bool(events) and card_due(session, ticket)
+    await change.write(session, targets, last=last and not carded)
+    if carded:
         await defer_card(session, ticket)
 
 
@@ -72,8 +76,9 @@ async def record_event(
     from_status: str | None = None,
     to_status: str | None = None,
     data: dict[str, Any] | None = None,
+    last: bool = False,
 ) -> TicketEvent:
-    """Stage one event and publish it: the common case."""
+    """Stage one event and publish it: the common case. `last`: as `publish`'s."""
     event = stage_event(
         session,
         ticket,
@@ -84,7 +89,7 @@ async def record_event(
         to_status=to_status,
         data=data,
     )
-    await publish(session, ticket, [event])
+    await publish(session, ticket, [event], last=last)
     return event
 
 

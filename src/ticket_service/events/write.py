@@ -37,6 +37,7 @@ from sqlalchemy.orm import InstanceState, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from ticket_service.db import write_last
 from ticket_service.kit.driver_sql import DriverStatement
 from ticket_service.notifications.recipients import Target
 from ticket_service.notifications.repository import new_deliveries, target_params, wake
@@ -71,10 +72,13 @@ class Change:
     changed: dict[str, Any]
     events: Sequence[TicketEvent]
 
-    async def write(self, session: AsyncSession, targets: Sequence[Sequence[Target]]) -> None:
+    async def write(
+        self, session: AsyncSession, targets: Sequence[Sequence[Target]], *, last: bool = False
+    ) -> None:
         """Write it, each event with its deliveries (`targets`, one list per event) and, if
         there are any, the senders' wake-up at COMMIT (as `insert_deliveries` does). A
-        stale version raises StaleDataError and writes nothing, as a flush does."""
+        stale version raises StaleDataError and writes nothing, as a flush does. `last`:
+        the request writes nothing after it (`db.write_last`)."""
         state, ticket = self.state, self.ticket
         params = {f"v_{key}": value for key, value in self.changed.items()}
         for i, (event, sent_to) in enumerate(zip(self.events, targets, strict=True)):
@@ -92,7 +96,11 @@ class Change:
             statement = _events_statement(deliveries)
         else:
             return
-        fields = await statement.fetch_mapping(session, params)
+        fields = await (
+            write_last(session, statement, params)
+            if last
+            else statement.fetch_mapping(session, params)
+        )
         if fields is None:
             raise StaleDataError(f"ticket {ticket.id} changed since it was read")
         if self.changed:
@@ -143,14 +151,16 @@ def _statement(new: bool, keys: tuple[str, ...], deliveries: tuple[bool, ...]) -
     ticket = written.returning(*back.values()).cte("ticket")
     returned: list[Any] = [ticket.c[column.name].label(key) for key, column in back.items()]
     columns, ctes = _event_chain(deliveries, ticket)
-    return DriverStatement(select(*returned, *columns).select_from(ticket).add_cte(ticket, *ctes))
+    return DriverStatement(
+        select(*returned, *columns).select_from(ticket).add_cte(ticket, *ctes), writes=True
+    )
 
 
 @functools.lru_cache(maxsize=16)
 def _events_statement(deliveries: tuple[bool, ...]) -> DriverStatement:
     """Only events (one for each of `deliveries`), the ticket unchanged."""
     columns, ctes = _event_chain(deliveries, None)
-    return DriverStatement(select(*columns).add_cte(*ctes))
+    return DriverStatement(select(*columns).add_cte(*ctes), writes=True)
 
 
 def _event_chain(deliveries: tuple[bool, ...], ticket: Any) -> tuple[list[Any], list[Any]]:

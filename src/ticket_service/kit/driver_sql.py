@@ -18,10 +18,19 @@ error comes out as SQLAlchemy's, with a broken connection invalidated first: the
 handlers (errors.py) and the replay of a request whose connection broke
 (ops/db_retry.py) see what they always saw. In a traced request (ops/tracing.py) it is a
 span of its own, as the SQLAlchemy instrumentation makes of every other statement.
+
+Outside a transaction. A read run before the session has opened its transaction runs
+outside one (psycopg's autocommit, for that statement): the BEGIN psycopg would send
+first is a round trip, and at READ COMMITTED a transaction's first statement sees no more
+than a statement of its own. Whatever runs after it through SQLAlchemy opens the
+transaction as usual. A write runs outside a transaction only when asked (`alone`): it is
+then committed when it returns, which only the request's last write may be
+(`db.write_last`).
 """
 
 from __future__ import annotations
 
+import select
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
@@ -51,13 +60,49 @@ def observe(engine: Engine, observer: Observer) -> None:
     _OBSERVERS.setdefault(engine, []).append(observer)
 
 
+Driver = psycopg.AsyncConnection[Any]
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
+async def connection_of(session: AsyncSession) -> tuple[AsyncConnection, Driver]:
+    """The session's connection (checked out, the session's transaction begun) and its
+    psycopg connection."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None  # noqa: S101 - the session's connection is open
+    return connection, driver
+
+
+def outside_transaction(driver: Driver) -> bool:
+    """Whether psycopg would send a BEGIN before the next statement: no transaction open
+    (nothing written yet on this connection in the session) and not in autocommit."""
+    return driver.info.transaction_status == _IDLE and not driver.autocommit
+
+
+def quiet(driver: Driver) -> bool:
+    """`outside_transaction`, and the server has said nothing since: an idle connection
+    the server closed (a restart, a terminated backend) has its farewell or its EOF to
+    read. Such a connection must fail on a statement whose failure is known to have
+    written nothing, so that the request is replayed (ops/db_retry.py), not on one that
+    commits itself. One non-blocking poll of the socket."""
+    if not outside_transaction(driver):
+        return False
+    poller = select.poll()  # not select(): a descriptor may be numbered past 1024
+    poller.register(driver.pgconn.socket, select.POLLIN)
+    return not poller.poll(0)
+
+
 class DriverStatement:
     """`statement` compiled for psycopg, with its parameters' and columns' type
     processing; `fetch_one`, `fetch_mapping` and `fetch_all` run it. A column whose
     processing depends on the server's type for it (Numeric other than a float) is refused
-    when compiling."""
+    when compiling. `writes`: it changes data (never run outside the transaction unless
+    asked, `alone`)."""
 
-    def __init__(self, statement: Select[Any], cache_key: CacheKey | None = None) -> None:
+    def __init__(
+        self, statement: Select[Any], cache_key: CacheKey | None = None, *, writes: bool = False
+    ) -> None:
+        self.writes = writes
         # With its cache key, the compiled statement takes the values of another of the
         # same shape (`by_shape`).
         compiled = statement.compile(dialect=_DIALECT, cache_key=cache_key)
@@ -104,19 +149,22 @@ class DriverStatement:
             values[i] = process(values[i])
         return tuple(values)
 
+    def mapping(self, rows: list[Any]) -> dict[str, Any] | None:
+        """The first of `run`'s rows by column name (None: no row)."""
+        return dict(zip(self.keys, self.row(rows[0]), strict=True)) if rows else None
+
     async def fetch_one(
         self, session: AsyncSession, values: Mapping[str, Any]
     ) -> tuple[Any, ...] | None:
         """The first row (None: no row), in the session's transaction."""
-        rows = await self._run(session, values)
+        rows = await self.run(*await connection_of(session), values)
         return self.row(rows[0]) if rows else None
 
     async def fetch_mapping(
         self, session: AsyncSession, values: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """The first row by column name (None: no row), in the session's transaction."""
-        row = await self.fetch_one(session, values)
-        return None if row is None else dict(zip(self.keys, row, strict=True))
+        return self.mapping(await self.run(*await connection_of(session), values))
 
     async def fetch_all(self, session: AsyncSession, values: Mapping[str, Any]) -> list[Any]:
         """Every row, with its columns as attributes (the statement's column names must be
@@ -124,12 +172,20 @@ class DriverStatement:
         if self._named is None:
             self._named = namedtuple("Row", self.keys)  # type: ignore[misc]
         make = self._named._make
-        return [make(self.row(raw)) for raw in await self._run(session, values)]
+        rows = await self.run(*await connection_of(session), values)
+        return [make(self.row(raw)) for raw in rows]
 
-    async def _run(self, session: AsyncSession, values: Mapping[str, Any]) -> list[Any]:
-        connection = await session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None  # noqa: S101 - the session's connection is open
+    async def run(
+        self,
+        connection: AsyncConnection,
+        driver: Driver,
+        values: Mapping[str, Any],
+        *,
+        alone: bool = False,
+    ) -> list[Any]:
+        """The raw rows (`row` processes one). A read before the session's transaction
+        runs outside it; a write too with `alone`, and is then committed when it returns.
+        """
         sql = self.sql
         if self._late:
             late = self.compiled.construct_expanded_state({**self.fixed, **values})
@@ -138,10 +194,19 @@ class DriverStatement:
         if _OBSERVERS:
             for observer in _OBSERVERS.get(connection.sync_engine, ()):
                 observer(sql, params)
+        outside = (alone or not self.writes) and outside_transaction(driver)
         try:
-            if trace.get_current_span().is_recording():
-                return await _traced(driver, sql, params)
-            rows: list[Any] = await (await driver.execute(sql, params)).fetchall()
+            if outside:
+                await driver.set_autocommit(True)
+            try:
+                if trace.get_current_span().is_recording():
+                    return await _traced(driver, sql, params)
+                rows: list[Any] = await (await driver.execute(sql, params)).fetchall()
+            finally:
+                # A connection that broke has no transaction status to leave, and is
+                # invalidated below.
+                if outside and driver.info.transaction_status == _IDLE:
+                    await driver.set_autocommit(False)
         except psycopg.Error as error:
             await _raise_as_sqlalchemy(connection, sql, params, error)
         return rows

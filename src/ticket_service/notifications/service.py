@@ -48,13 +48,18 @@ async def deliveries_for(session: AsyncSession, event: TicketEvent, ticket: Tick
     return fan_out(settings, spec, concerned)
 
 
+def card_due(session: AsyncSession, ticket: Ticket) -> bool:
+    """Whether a change of `ticket` queues a card job (`defer_card`): its service posts
+    to a Discord channel and the bot is configured."""
+    return bool(ticket.service.discord_channel_id and settings_of(session).discord_bot_token)
+
+
 async def defer_card(session: AsyncSession, ticket: Ticket) -> None:
     """Post or edit the ticket's card, in the change's transaction. Several changes in a
     row make one edit: while a card job waits in the queue, another is not queued
     (`queueing_lock`), and the waiting one reads the ticket when it runs. Two card jobs of
     one ticket never run at once (`lock`), so an older edit never lands after a newer."""
-    settings = settings_of(session)
-    if not (ticket.service.discord_channel_id and settings.discord_bot_token):
+    if not card_due(session, ticket):
         return
     lock = f"card:{ticket.id}"
     connection = await session.connection()

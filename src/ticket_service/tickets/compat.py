@@ -53,7 +53,7 @@ async def _open(
     body: TicketCreate, user: User, session: Session, action: ActionRecord, response: Response
 ) -> SeedTicketResponse:
     action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
-    ticket = await service.open_ticket(session, user, body, action.guid_action)
+    ticket = await service.open_ticket(session, user, body, action.guid_action, last=True)
     action.guid_ticket = ticket.id
     response.headers["ETag"] = ticket_etag(ticket.version)
     return SeedTicketResponse(response=SeedTicketResult.of(action.guid_action, ticket_out(ticket)))
@@ -70,7 +70,13 @@ async def _change(
     action.guid_ticket = body.guid_ticket
     action.set_params({"guid_ticket": str(body.guid_ticket), "new_status": body.new_status})
     ticket = await service.change_status(
-        session, user, body.guid_ticket, body.new_status, action.guid_action, if_match=if_match
+        session,
+        user,
+        body.guid_ticket,
+        body.new_status,
+        action.guid_action,
+        if_match=if_match,
+        last=True,
     )
     response.headers["ETag"] = ticket_etag(ticket.version)
     return SeedTicketResponse(response=SeedTicketResult.of(action.guid_action, ticket_out(ticket)))

@@ -64,7 +64,7 @@ async def create_ticket(
     if respond_async:
         return await accept(session, user, action, "v1", body)
     action.set_params(body.model_dump(exclude={"text"}, exclude_none=True))
-    ticket = await service.open_ticket(session, user, body, action.guid_action)
+    ticket = await service.open_ticket(session, user, body, action.guid_action, last=True)
     action.guid_ticket = ticket.id
     response.headers["Location"] = f"/api/v1/tickets/{ticket.id}"
     response.headers["ETag"] = ticket_etag(ticket.version)
@@ -150,6 +150,7 @@ async def change_status(
         action.guid_action,
         body.version,
         if_match=if_match,
+        last=True,
     )
     response.headers["ETag"] = ticket_etag(ticket.version)
     return ticket_out(ticket)

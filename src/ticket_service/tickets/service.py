@@ -51,8 +51,10 @@ async def open_ticket(
     guid_action: uuid.UUID,
     *,
     source_url: str | None = None,
+    last: bool = False,
 ) -> Ticket:
-    """Open a ticket; `source_url`: the message it was made from (Discord's context menu)."""
+    """Open a ticket; `source_url`: the message it was made from (Discord's context menu).
+    `last`: the caller writes nothing after it (events.record.publish)."""
     slug = data.service or DEFAULT_SERVICE_SLUG
     offer = await repository.active_service(session, slug)
     if offer is None:
@@ -95,6 +97,7 @@ async def open_ticket(
         guid_action=guid_action,
         to_status=Status.open.value,
         data=opened,
+        last=last and assignee is None,
     )
     if assignee is not None:
         await assignment.assign_on_open(session, ticket, assignee, guid_action)
@@ -135,10 +138,12 @@ async def change_status(
     *,
     reason: str | None = None,
     if_match: Condition | None = None,
+    last: bool = False,
 ) -> Ticket:
     """The one way a status changes: workflow + rights, ticket, history row, one transaction.
     `reason`: why, in the person's words (kept in the event, e.g. a close without success).
-    `if_match`: the caller's `If-Match`; a stale tag is 412 before anything else is judged."""
+    `if_match`: the caller's `If-Match`; a stale tag is 412 before anything else is judged.
+    `last`: the caller writes nothing after it (events.record.publish)."""
     new = parse_status(new_status)
     ticket, staff = await get_ticket_as(session, actor, guid)
     check_if_match(if_match, ticket_etag(ticket.version))
@@ -160,6 +165,7 @@ async def change_status(
         guid_action,
         reason=reason,
         assignee=actor if takes_it else None,
+        last=last,
     )
     return ticket
 
@@ -173,10 +179,12 @@ async def move(
     *,
     reason: str | None = None,
     assignee: User | None = None,
+    last: bool = False,
 ) -> None:
     """Write a status change the caller has already allowed, and its event; with
     `assignee`, hand the ticket over in the same UPDATE. `reason` says why when the service
-    moved it by itself (the author's reply ending `waiting`)."""
+    moved it by itself (the author's reply ending `waiting`). `last`: the caller writes
+    nothing after it (events.record.publish)."""
     current = ticket.status
     ticket.status = new.value
     ticket.closed_at = datetime.now(UTC) if new.is_closed else None
@@ -200,7 +208,7 @@ async def move(
                 data={"reason": reason} if reason else None,
             )
         )
-        await publish(session, ticket, staged)
+        await publish(session, ticket, staged, last=last)
     except StaleDataError as exc:  # somebody else changed it between our read and write
         raise Conflict(
             "The ticket was changed concurrently; reload and try again", code="version_conflict"
