@@ -198,3 +198,24 @@ def test_the_compiled_shapes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> Non
     assert driver_sql.by_shape(one, {})[0] is first  # kept while it is the newest
     driver_sql.by_shape(other, {})
     assert driver_sql.by_shape(one, {})[0] is not first  # the oldest shape went
+
+
+async def test_after_a_commit_a_statement_runs_in_the_sessions_new_transaction(
+    app: FastAPI,
+) -> None:
+    # The session's connection is kept for its transaction (kit/driver_sql.connection_of);
+    # once that commits, a statement must run in the next one, seeing what it flushed,
+    # even when its old connection has gone to another session.
+    named = DriverStatement(
+        select(func.count()).select_from(User).where(User.discord_id == literal("4242"))
+    )
+    await app.state.engine.dispose()  # the pool's one idle connection will be the first's
+    async with app.state.sessionmaker() as session, app.state.sessionmaker() as other:
+        assert await named.fetch_one(session, {}) == (0,)
+        await session.commit()
+        await other.connection()  # takes that connection
+        session.add(User(discord_id="4242", username="new-in-this-transaction"))
+        await session.flush()
+        assert await named.fetch_one(session, {}) == (1,)
+        await session.rollback()
+        assert await named.fetch_one(session, {}) == (0,)

@@ -64,12 +64,21 @@ Driver = psycopg.AsyncConnection[Any]
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
+_HELD = "driver_sql_connection"
+
+
 async def connection_of(session: AsyncSession) -> tuple[AsyncConnection, Driver]:
     """The session's connection (checked out, the session's transaction begun) and its
-    psycopg connection."""
+    psycopg connection. Kept for the session's transaction: asking SQLAlchemy again is
+    two greenlet hops (`connection()`, `get_raw_connection()`) for the same answer."""
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get(_HELD)
+    if held is not None and held[0] is transaction and transaction and transaction.is_active:
+        return held[1], held[2]
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None  # noqa: S101 - the session's connection is open
+    session.info[_HELD] = (session.sync_session.get_transaction(), connection, driver)
     return connection, driver
 
 
