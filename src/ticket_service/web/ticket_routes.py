@@ -116,7 +116,9 @@ async def create_ticket(
         return await _new_ticket_form(current, session, values, field_errors(exc), 422)
     action.set_params(data.model_dump(exclude={"text"}, exclude_none=True))
     try:
-        ticket = await service.open_ticket(session, signed_user(current), data, action.guid_action)
+        ticket = await service.open_ticket(
+            session, signed_user(current), data, action.guid_action, last=True
+        )
     except service.UnknownService:
         errors = {"service": "unknown_service"}
         return await _new_ticket_form(current, session, values, errors, 422)
@@ -205,7 +207,13 @@ async def change_status(
     expected = int(version) if version.isdigit() else None
     action.set_params({"status": fields.get("status", ""), "version": expected})
     await service.change_status(
-        session, signed_user(current), guid, fields.get("status", ""), action.guid_action, expected
+        session,
+        signed_user(current),
+        guid,
+        fields.get("status", ""),
+        action.guid_action,
+        expected,
+        last=True,
     )
     return current.redirect(f"/tickets/{guid}")
 
