@@ -62,9 +62,7 @@ def observe(engine: Engine, observer: Observer) -> None:
 
 Driver = psycopg.AsyncConnection[Any]
 _IDLE = psycopg.pq.TransactionStatus.IDLE
-
-
-_HELD = "driver_sql_connection"
+_HELD = "driver_sql_connection"  # session.info: the connection of its transaction
 
 
 async def connection_of(session: AsyncSession) -> tuple[AsyncConnection, Driver]:
@@ -165,19 +163,20 @@ class DriverStatement:
     async def fetch_one(
         self, session: AsyncSession, values: Mapping[str, Any]
     ) -> tuple[Any, ...] | None:
-        """The first row (None: no row), in the session's transaction."""
+        """The first row (None: no row), in the session's transaction (a read before it
+        has one: outside it)."""
         rows = await self.run(*await connection_of(session), values)
         return self.row(rows[0]) if rows else None
 
     async def fetch_mapping(
         self, session: AsyncSession, values: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        """The first row by column name (None: no row), in the session's transaction."""
+        """The first row by column name (None: no row), as `fetch_one`."""
         return self.mapping(await self.run(*await connection_of(session), values))
 
     async def fetch_all(self, session: AsyncSession, values: Mapping[str, Any]) -> list[Any]:
         """Every row, with its columns as attributes (the statement's column names must be
-        distinct), in the session's transaction."""
+        distinct), as `fetch_one`."""
         if self._named is None:
             self._named = namedtuple("Row", self.keys)  # type: ignore[misc]
         make = self._named._make
