@@ -25,7 +25,7 @@ from sqlalchemy import event, select
 from starlette.requests import Request
 
 from tests.conftest import make_settings
-from tests.factories import auth_headers
+from tests.factories import auth_headers, open_ticket
 from tests.ops.test_db_retry import Faults
 from tests.tickets.conftest import People
 from tests.tickets.helpers import change_v1
@@ -89,10 +89,7 @@ async def warm(client: httpx.AsyncClient, people: People, wire: Wire) -> None:
     for person in (people.author, people.agent, people.admin):
         me = await client.get("/api/v1/me", headers=person.headers)
         assert me.status_code == 200, me.text
-    first = await client.post(
-        "/api/v1/tickets", json={"text": "Прогрев"}, headers=people.author.headers
-    )
-    assert first.status_code == 201, first.text
+    await open_ticket(client, people.author.headers, "Прогрев")
     wire.forget()
 
 
@@ -101,15 +98,12 @@ async def test_an_open_and_a_status_change_each_commit_alone(
 ) -> None:
     await warm(client, people, wire)
 
-    opened = await client.post(
-        "/api/v1/tickets", json={"text": "Не работает VPN"}, headers=people.author.headers
-    )
-    assert opened.status_code == 201, opened.text
+    opened = await open_ticket(client, people.author.headers, "Не работает VPN")
     # The ticket, its event and their deliveries: one statement (WITH ... INSERT), alone.
     assert wire.sent() == ["WITH"]
 
     wire.forget()
-    guid = opened.json()["guid_ticket"]
+    guid = opened["guid_ticket"]
     taken = await change_v1(client, people.agent.headers, guid, "processing")
     assert taken.status_code == 200, taken.text
     seed = await client.post(
@@ -139,10 +133,7 @@ async def test_a_stale_version_writes_nothing_and_is_409(
     # The read is no longer in the write's transaction: the version check in the write
     # is what stops a change made on what another request has changed since.
     await warm(client, people, wire)
-    opened = await client.post(
-        "/api/v1/tickets", json={"text": "Не печатает"}, headers=people.author.headers
-    )
-    guid = opened.json()["guid_ticket"]
+    guid = (await open_ticket(client, people.author.headers, "Не печатает"))["guid_ticket"]
     moved = await change_v1(client, people.agent.headers, guid, "processing", version=1)
     assert moved.status_code == 200, moved.text
 
@@ -179,12 +170,9 @@ async def test_an_automatic_assignment_keeps_the_open_in_the_locks_transaction(
     assert changed.status_code == 200, changed.text
     await warm(client, people, wire)
 
-    opened = await client.post(
-        "/api/v1/tickets", json={"text": "Сломалась мышь"}, headers=people.author.headers
-    )
+    opened = await open_ticket(client, people.author.headers, "Сломалась мышь")
 
-    assert opened.status_code == 201, opened.text
-    assert opened.json()["assignee"] == people.agent.discord_id
+    assert opened["assignee"] == people.agent.discord_id
     sent = wire.sent()
     assert (sent[0], sent[-1]) == ("BEGIN", "COMMIT")
     assert sent.count("WITH") == 2  # opened, then assigned
@@ -211,13 +199,11 @@ async def test_a_card_job_keeps_the_change_in_one_transaction_with_it(
             headers=admin,
         )
         assert carded.status_code == 200, carded.text
-        warm_up = await client.post("/api/v1/tickets", json={"text": "Прогрев"}, headers=author)
-        assert warm_up.status_code == 201, warm_up.text
+        await open_ticket(client, author, "Прогрев")
         wire.forget()
 
-        opened = await client.post("/api/v1/tickets", json={"text": "Нет звука"}, headers=author)
+        opened = await open_ticket(client, author, "Нет звука")
 
-        assert opened.status_code == 201, opened.text
         sent = wire.sent()
         assert (sent[0], sent[-1]) == ("BEGIN", "COMMIT")
         async with app.state.engine.connect() as connection:
@@ -225,7 +211,7 @@ async def test_a_card_job_keeps_the_change_in_one_transaction_with_it(
                 "SELECT args->>'guid_ticket' FROM procrastinate_jobs"
                 " WHERE starts_with(lock, 'card:')"
             )
-            assert (opened.json()["guid_ticket"],) in [tuple(row) for row in jobs]
+            assert (opened["guid_ticket"],) in [tuple(row) for row in jobs]
 
 
 async def test_a_write_after_the_last_fails_the_request_and_is_rolled_back(
@@ -275,11 +261,8 @@ async def test_a_connection_the_server_closed_is_not_trusted_with_a_write_alone(
     assert Faults(database_url).terminate_other_backends() >= 1
     wire.forget()
 
-    opened = await client.post(
-        "/api/v1/tickets", json={"text": "После рестарта"}, headers=people.author.headers
-    )
+    await open_ticket(client, people.author.headers, "После рестарта")
 
-    assert opened.status_code == 201, opened.text
     assert REGISTRY.get_sample_value("db_retries_total", {"outcome": "retried"}) == retried + 1
     assert wire.sent() == ["BEGIN", "WITH"]  # the dead connection's attempt ends there
     listed = await client.get("/api/v1/tickets", headers=people.author.headers)
