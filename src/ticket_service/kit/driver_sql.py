@@ -33,6 +33,7 @@ from __future__ import annotations
 import select
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NoReturn
 from weakref import WeakKeyDictionary
 
@@ -207,9 +208,8 @@ class DriverStatement:
             if outside:
                 await driver.set_autocommit(True)
             try:
-                if trace.get_current_span().is_recording():
-                    return await _traced(driver, sql, params)
-                rows: list[Any] = await (await driver.execute(sql, params)).fetchall()
+                with _span(driver, sql):
+                    rows: list[Any] = await (await driver.execute(sql, params)).fetchall()
             finally:
                 # A connection that broke has no transaction status to leave, and is
                 # invalidated below.
@@ -220,15 +220,15 @@ class DriverStatement:
         return rows
 
 
-async def _traced(
-    driver: psycopg.AsyncConnection[Any], sql: str, params: dict[str, Any]
-) -> list[Any]:
+def _span(driver: Driver, sql: str) -> AbstractContextManager[Any]:
+    """A client span for the statement in a traced request (none otherwise), as the
+    SQLAlchemy instrumentation makes of every other statement."""
+    if not trace.get_current_span().is_recording():
+        return nullcontext()
     database = driver.info.dbname
     name = f"{sql.split(maxsplit=1)[0]} {database}"
     attributes = {"db.system": "postgresql", "db.name": database, "db.statement": sql}
-    with _TRACER.start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes):
-        rows: list[Any] = await (await driver.execute(sql, params)).fetchall()
-        return rows
+    return _TRACER.start_as_current_span(name, kind=trace.SpanKind.CLIENT, attributes=attributes)
 
 
 # Statements compiled by shape (SQLAlchemy's cache key: the statement without its values),
