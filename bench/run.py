@@ -154,7 +154,7 @@ def service_env(database_url: str, redis_url: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         ENVIRONMENT="development",
-        # The limiter still runs (one Redis round trip a request), it just never says no.
+        # The limiter still runs (a busy client counts in leases of 64), it just never says no.
         RATE_LIMIT_PER_MINUTE="1000000000",
         LOG_FORMAT="json",
         PYTHONPATH=str(ROOT),

@@ -1,9 +1,11 @@
-"""Rate limits: per token, per anonymous IP, per IP on sign-in and on failed tokens; one
-Redis round trip a request; fail open without Redis."""
+"""Rate limits: per token, per anonymous IP, per IP on sign-in and on failed tokens; at
+most one Redis round trip a request, fewer for a busy client (leases); fail open without
+Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import socket
 import time
@@ -21,6 +23,7 @@ from prometheus_client import REGISTRY
 from tests.conftest import make_settings
 from tests.factories import auth_headers, token_for
 from ticket_service.main import create_app
+from ticket_service.ops import rate_limit
 
 RATE_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 
@@ -290,6 +293,7 @@ class RoundTripCounter:
         self.target_host, self.target_port = parts.hostname or "127.0.0.1", parts.port or 6379
         self._target = parts
         self.round_trips = 0
+        self.scripts = 0  # the rate limit's calls (EVALSHA) among them
         self._server: asyncio.Server | None = None
 
     @property
@@ -316,6 +320,7 @@ class RoundTripCounter:
             nonlocal client_turn, subscriber
             while data := await client_r.read(65536):
                 subscriber = subscriber or b"$9\r\nSUBSCRIBE\r\n" in data.upper()
+                self.scripts += data.upper().count(b"$7\r\nEVALSHA\r\n")
                 if not client_turn and not subscriber:
                     self.round_trips += 1
                     client_turn = True
@@ -371,9 +376,121 @@ async def round_trips(
 async def test_the_limiter_costs_one_redis_round_trip(
     database_url, redis_url, discord, who, path, status, extra
 ):
-    on = {"rate_limit_per_minute": 100, "auth_rate_limit_per_minute": 100}
+    # A budget under 64 a minute is never leased: every request is counted on its own.
+    on = {"rate_limit_per_minute": 63, "auth_rate_limit_per_minute": 63}
     off = {"rate_limit_per_minute": 0, "auth_rate_limit_per_minute": 0}
     args = (redis_url, database_url, discord, who, path, status)
     with_limits = await round_trips(*args, **on)
     without = await round_trips(*args, **off)
     assert with_limits - without == 3 * extra, (with_limits, without)
+
+
+async def busy_client(
+    redis_url: str, database_url: str, discord: Any, limit: int
+) -> tuple[int, list[str], int]:
+    """Redis round trips of 40 requests of one token (after one to warm the connection),
+    what they said was left, and the round trips of 5 requests with a made-up token."""
+    async with (
+        RoundTripCounter(redis_url) as counter,
+        started(
+            counter.url,
+            database_url,
+            discord,
+            rate_limit_per_minute=limit,
+            auth_rate_limit_per_minute=min(limit, 30),
+        ) as app,
+        client_from(app) as client,
+    ):
+        headers = await auth_headers(app, "7030")
+        await client.get("/api/v1/me", headers=headers)  # connects, loads the script
+        before = counter.round_trips
+        remaining = []
+        for _ in range(40):
+            r = await client.get("/api/v1/me", headers=headers)
+            assert r.status_code == 200, r.text
+            remaining.append(r.headers.get("ratelimit-remaining", ""))
+        busy = counter.round_trips - before
+        before = counter.round_trips
+        bogus = {"Authorization": "Bearer made-up"}
+        for _ in range(5):
+            assert (await client.get("/api/v1/me", headers=bogus)).status_code == 401
+        return busy, remaining, counter.round_trips - before
+
+
+async def test_a_busy_client_is_counted_in_leases(database_url, redis_url, discord):
+    busy, remaining, bogus = await busy_client(redis_url, database_url, discord, 320)
+    busy_off, _, bogus_off = await busy_client(redis_url, database_url, discord, 0)
+    # Leases of 2, 4, 8, then 10 (a 32nd of 320): 6 round trips for 40 requests.
+    assert busy - busy_off == 6
+    # One process: what it says is left is exact.
+    assert remaining == [str(n) for n in range(318, 278, -1)]
+    # A 401 drops its budget's lease: a made-up token pays the count and the failure count,
+    # every time.
+    assert bogus - bogus_off == 10
+
+
+async def test_leases_never_admit_more_than_the_limit(database_url, redis_url, discord):
+    # Two api processes (two apps on one Redis), one client alternating between them.
+    async with (
+        started(redis_url, database_url, discord, rate_limit_per_minute=128) as one,
+        started(redis_url, database_url, discord, rate_limit_per_minute=128) as two,
+        client_from(one) as first,
+        client_from(two) as second,
+    ):
+        headers = await auth_headers(one, "7031")
+        answers = []
+        for i in range(200):
+            r = await (first, second)[i % 2].get("/api/v1/me", headers=headers)
+            answers.append(r.status_code)
+            if r.status_code == 429:
+                assert_rate_limited(r, 128)
+        # Each process spends what it counted before it asks again: nothing is lost.
+        assert answers.count(200) == 128
+        assert answers[answers.index(429) :].count(200) <= 4  # the other's last lease
+
+
+async def test_a_lease_ends_with_its_window(database_url, redis_url, discord, redis_client):
+    async with (
+        RoundTripCounter(redis_url) as counter,
+        started(counter.url, database_url, discord, rate_limit_per_minute=320) as app,
+        client_from(app) as client,
+    ):
+        token = await token_for(app, "7032")
+        headers = {"Authorization": f"Bearer {token}"}
+        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+        # A window with 1.5 s left.
+        redis_client.set(f"rate_limit:api:token:{digest}", 0, px=1500)
+        r = await client.get("/api/v1/me", headers=headers)
+        assert r.headers["ratelimit-remaining"] == "319"
+        assert r.headers["ratelimit-reset"] in ("1", "2")
+        r = await client.get("/api/v1/me", headers=headers)  # a lease of 2: one left
+        assert r.headers["ratelimit-remaining"] == "318"
+        await asyncio.sleep(1.6)
+        before = counter.scripts
+        r = await client.get("/api/v1/me", headers=headers)
+        # Not the old window's spare: Redis is asked, and the new window has 319 left.
+        assert counter.scripts - before == 1
+        assert r.status_code == 200, r.text
+        assert r.headers["ratelimit-remaining"] == "319"
+        assert int(r.headers["ratelimit-reset"]) == 60
+
+
+async def test_a_process_forgets_its_leases_past_a_bound(
+    database_url, redis_url, discord, monkeypatch
+):
+    monkeypatch.setattr(rate_limit, "LEASES_KEPT", 1)
+    async with (
+        RoundTripCounter(redis_url) as counter,
+        started(counter.url, database_url, discord, rate_limit_per_minute=320) as app,
+        client_from(app) as client,
+    ):
+        one, other = await auth_headers(app, "7033"), await auth_headers(app, "7034")
+        for _ in range(2):  # the second request counts a lease of 2: one spare
+            assert (await client.get("/api/v1/me", headers=one)).status_code == 200
+        assert (await client.get("/api/v1/me", headers=other)).status_code == 200
+        before = counter.scripts
+        r = await client.get("/api/v1/me", headers=one)
+        # Its spare was forgotten with the other budget's arrival: Redis is asked again.
+        assert counter.scripts - before == 1
+        assert r.status_code == 200, r.text
+        assert r.headers["ratelimit-remaining"] == "316"  # three spent, one lost
