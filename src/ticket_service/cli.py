@@ -100,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "api":
         import uvicorn
 
+        from ticket_service.ops.http_protocol import HttpProtocol
+
         # uvicorn's worker processes (--workers N) import the app afresh: tell them they
         # are the server (create_app reads this).
         os.environ[SERVER_PROCESS] = "1"
@@ -116,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host,
                 port=args.port,
                 loop="uvloop",
-                http="httptools",
+                http=HttpProtocol,  # httptools, a response's head and body in one send
                 proxy_headers=True,
                 timeout_graceful_shutdown=20,
                 log_config=None,  # keep our structured logging

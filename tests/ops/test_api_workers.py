@@ -17,6 +17,7 @@ import pytest
 from uvicorn.config import STARTUP_FAILURE
 
 from tests.live_api import CLI, api_env, free_port, running_api
+from tests.ops.test_http_protocol import segments_received
 
 CONNECTIONS = 64
 REQUEST = b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n"
@@ -101,3 +102,25 @@ def test_a_port_held_by_another_program_stops_the_api_at_once(
     assert done.returncode == STARTUP_FAILURE
     assert b"address already in use" in done.stderr.lower() + done.stdout.lower()
     assert time.monotonic() - started < 30  # not a worker restarted over and over
+
+
+def test_each_response_reaches_the_client_in_one_segment(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # ops/http_protocol.py: uvicorn alone would send the head, then the body.
+    with (
+        running_api(env, tmp_path, workers=2) as (_, port),
+        socket.create_connection(("127.0.0.1", port)) as client,
+    ):
+        stream = client.makefile("rb")
+        for i in range(30):
+            client.sendall(REQUEST)
+            assert stream.readline().startswith(b"HTTP/1.1 200")
+            length = 0
+            while (line := stream.readline()) != b"\r\n":
+                name, _, value = line.partition(b":")
+                length = int(value) if name.lower() == b"content-length" else length
+            assert stream.read(length) == b'{"status":"ok"}'
+            if i == 9:  # past the connection's start
+                before = segments_received(client)
+        assert segments_received(client) - before == 20
