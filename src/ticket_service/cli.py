@@ -120,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 loop="uvloop",
                 http=HttpProtocol,  # httptools, a response's head and body in one send
                 proxy_headers=True,
+                access_log=False,  # our request log line says it (ops/logging.py)
                 timeout_graceful_shutdown=20,
                 log_config=None,  # keep our structured logging
             ),
