@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Header, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from ticket_service.db import Session
 from ticket_service.errors import BadRequest, Conflict, ErrorResponse, Unprocessable
 from ticket_service.idempotency import repository
 from ticket_service.ops.action_log import current_action
+from ticket_service.users.models import User
 
 KEY_MAX = 255
 LOCK_NOT_AVAILABLE = "55P03"
@@ -121,18 +122,20 @@ def _replay(status_code: int, headers: list[list[str]], body: bytes) -> Response
     return response
 
 
-async def idempotency_claim(
-    request: Request,
-    user: CurrentUser,
-    session: Session,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            description="A key of yours (1..255 printable ASCII, e.g. a UUID): repeating "
-            "the same request with it within 24 h answers the first response again "
-            "(`Idempotent-Replayed: true`) instead of doing it twice"
-        ),
-    ] = None,
+# The header, read as a parameter of the endpoint itself (`idempotent` adds it).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        description="A key of yours (1..255 printable ASCII, e.g. a UUID): repeating "
+        "the same request with it within 24 h answers the first response again "
+        "(`Idempotent-Replayed: true`) instead of doing it twice",
+    ),
+]
+
+
+async def _claim(
+    request: Request, user: User, session: AsyncSession, idempotency_key: str | None
 ) -> Claim | Response | None:
     """None: no key. A Response: the stored answer to replay. A Claim: do the work."""
     if idempotency_key is None:
@@ -185,56 +188,66 @@ def _render(result: Any, sub_response: Response, request: Request) -> Response:
 
 
 E = TypeVar("E", bound=Callable[..., Awaitable[Any]])
-_CLAIM = "idempotency_claim__"
-_RESPONSE = "idempotency_response__"
-_REQUEST = "idempotency_request__"
+_KEY = "idempotency_key__"
+# What the claim needs, by annotation; the endpoint's own parameter when it has one (FastAPI
+# hands one Request and one Response per call, to one name each), else one added here.
+_NEEDS = {
+    "request": Request,
+    "response": Response,
+    "user": CurrentUser,
+    "session": Session,
+}
 
 
-def _param_of(parameters: list[inspect.Parameter], kind: type) -> str | None:
-    for parameter in parameters:
-        if isinstance(parameter.annotation, type) and issubclass(parameter.annotation, kind):
-            return parameter.name
-    return None
+def _matches(parameter: inspect.Parameter, annotation: Any) -> bool:
+    if isinstance(annotation, type):
+        return isinstance(parameter.annotation, type) and issubclass(
+            parameter.annotation, annotation
+        )
+    return bool(parameter.annotation == annotation)
 
 
 def idempotent(endpoint: E) -> E:
-    """Make a POST endpoint honour `Idempotency-Key` (see the module's docstring)."""
+    """Make a POST endpoint honour `Idempotency-Key` (see the module's docstring). The key
+    is the caller's (`CurrentUser`), claimed in the request's `Session`. The claim is made
+    here before the endpoint runs, not by a dependency of its own: FastAPI would solve
+    that dependency's own (the caller, the session) again for every request, cached or
+    not: five more dependencies to solve for an open."""
     hints = typing.get_type_hints(endpoint, include_extras=True)
     signature = inspect.signature(endpoint)
     parameters = [
         p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()
     ]
-    # FastAPI hands one Response and one Request per call, to one parameter name each:
-    # use the endpoint's own when it has them.
-    response_name = _param_of(parameters, Response)
-    request_name = _param_of(parameters, Request)
     extra = [
         inspect.Parameter(
-            _CLAIM,
-            inspect.Parameter.KEYWORD_ONLY,
-            annotation=Annotated[Claim | Response | None, Depends(idempotency_claim)],
+            _KEY, inspect.Parameter.KEYWORD_ONLY, annotation=IdempotencyKey, default=None
         )
     ]
-    if response_name is None:
-        extra.append(
-            inspect.Parameter(_RESPONSE, inspect.Parameter.KEYWORD_ONLY, annotation=Response)
-        )
-    if request_name is None:
-        extra.append(
-            inspect.Parameter(_REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
-        )
+    names: dict[str, str] = {}
+    added: set[str] = set()
+    for need, annotation in _NEEDS.items():
+        own = next((p.name for p in parameters if _matches(p, annotation)), None)
+        if own is None:
+            own = f"idempotency_{need}__"
+            added.add(own)
+            extra.append(
+                inspect.Parameter(own, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
+            )
+        names[need] = own
 
     @functools.wraps(endpoint)
     async def wrapper(**kwargs: Any) -> Any:
-        claim = kwargs.pop(_CLAIM)
-        sub_response: Response = kwargs[response_name] if response_name else kwargs.pop(_RESPONSE)
-        request: Request = kwargs[request_name] if request_name else kwargs.pop(_REQUEST)
+        key = kwargs.pop(_KEY)
+        given = {need: kwargs[name] for need, name in names.items()}
+        for name in added:
+            del kwargs[name]
+        claim = await _claim(given["request"], given["user"], given["session"], key)
         if isinstance(claim, Response):
             return claim
         result = await endpoint(**kwargs)
         if claim is None:
             return result
-        response = _render(result, sub_response, request)
+        response = _render(result, given["response"], given["request"])
         await claim.store(response)
         return response
 
