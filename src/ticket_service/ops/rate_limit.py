@@ -29,9 +29,9 @@ ends, it counts twice as many next time, up to LEASE_MAX and a 32nd of the limit
 under 64 a minute is never leased). The count never goes past the limit, so no more than
 the limit is ever admitted across all processes. The price: what one process counted and
 has not spent yet is not there for the others, so a client exactly at its limit can be
-refused up to (processes - 1) x that much early; and a lease lasts only until its window
-ends. A 401 drops its budget's lease (made-up tokens never get one), and a lease ends with
-its window, which the script gives to the millisecond.
+refused up to (processes - 1) x that much early. A lease ends with its window (the script
+gives the window's end to the millisecond), and a 401 drops its budget's lease, so made-up
+tokens never get one.
 
 Why a script rather than the `limits` library: its fixed window costs three round trips
 (hit, then get + ttl for the headers) and cannot read a second key in the same call.
